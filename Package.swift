@@ -1,0 +1,65 @@
+// swift-tools-version: 6.1
+// Aegis: a deterministic, simulation-tested multi-model database.
+// Layout and rules: see ARCHITECTURE (shared) and each module folder's README.md.
+import PackageDescription
+
+let package = Package(
+    name: "Aegis",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "Aegis", targets: ["Aegis"]),
+        .library(name: "Sim", targets: ["Sim"]),
+        .library(name: "Runtime", targets: ["Runtime"]),
+        .library(name: "AegisClient", targets: ["AegisClient"]),
+        .executable(name: "aegis", targets: ["aegis"]),
+    ],
+    traits: [
+        // The seed's feature flags. They gate nothing yet; later issues hang
+        // TLS (swift-nio-ssl), Prometheus export, replication and block
+        // compression off them.
+        .trait(name: "TLS", description: "TLS for clients and between nodes."),
+        .trait(name: "Monitoring", description: "Prometheus metrics export."),
+        .trait(name: "Replication", description: "Cluster replication."),
+        .trait(name: "Compression", description: "LZ4/Zstd block compression."),
+        .default(enabledTraits: ["Monitoring", "Replication", "Compression"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CLZ4",
+            pkgConfig: "liblz4",
+            providers: [.apt(["liblz4-dev"])]
+        ),
+        .systemLibrary(
+            name: "CZstd",
+            pkgConfig: "libzstd",
+            providers: [.apt(["libzstd-dev"])]
+        ),
+        .target(name: "Aegis", exclude: ["README.md", "Environment/README.md", "Common/README.md"]),
+        .target(
+            name: "Sim",
+            dependencies: ["Aegis", .product(name: "Yams", package: "Yams")],
+            exclude: ["README.md"]
+        ),
+        .target(name: "Runtime", dependencies: ["Aegis"], exclude: ["README.md"]),
+        .target(name: "AegisClient", exclude: ["README.md"]),
+        .executableTarget(
+            name: "aegis",
+            dependencies: [
+                "Aegis", "Sim", "Runtime",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            exclude: ["README.md"]
+        ),
+        .testTarget(name: "AegisTests", dependencies: ["Aegis"]),
+        .testTarget(name: "SimTests", dependencies: ["Aegis", "Sim"]),
+        .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "Aegis"]),
+        .testTarget(name: "AegisClientTests", dependencies: ["AegisClient"]),
+        .testTarget(name: "SystemLibraryTests", dependencies: ["CLZ4", "CZstd"]),
+        .testTarget(name: "CLITests", dependencies: ["aegis"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

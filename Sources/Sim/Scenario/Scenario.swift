@@ -1,0 +1,163 @@
+import Aegis
+
+/// A closed interval a value is drawn from, once per seed. A scenario writes either a
+/// single value (`0.1`) or a range (`[0.0, 0.3]`).
+public struct DrawRange: Equatable, Sendable {
+    public var lower: Double
+    public var upper: Double
+
+    public init(_ lower: Double, _ upper: Double) {
+        precondition(lower <= upper, "a draw range must not be inverted")
+        self.lower = lower
+        self.upper = upper
+    }
+
+    public static func fixed(_ value: Double) -> DrawRange { DrawRange(value, value) }
+    public static let zero = DrawRange.fixed(0)
+
+    public var isZero: Bool { lower == 0 && upper == 0 }
+}
+
+/// The outcome a scenario expects of every seed.
+public enum ExpectedOutcome: String, Sendable, CaseIterable {
+    case pass
+    case safetyViolation = "safety_violation"
+    case livenessViolation = "liveness_violation"
+}
+
+/// What a scenario checks. `integrity` and `durability` are safety checks; `convergence`
+/// and `liveness` are judged at the end of the liveness phase.
+public enum CheckName: String, Sendable, CaseIterable {
+    case integrity
+    case durability
+    case convergence
+    case liveness
+}
+
+/// The probe protocol's knobs (see `Probe/`).
+public struct WorkloadSpec: Equatable, Sendable {
+    public var kind = "gset"
+    public var clients = 3
+    public var operations = 100
+    public var ackQuorum = 2
+    public var requestTimeoutNanoseconds: UInt64 = 500 * Nanoseconds.perMillisecond
+    public var thinkTimeNanoseconds = DrawRange(1e6, 50e6)
+    public var gossipIntervalNanoseconds: UInt64 = 100 * Nanoseconds.perMillisecond
+}
+
+public struct NetworkFaultRanges: Equatable, Sendable {
+    public var latencyDistribution = LatencyDistribution.exponential
+    public var latencyMinNanoseconds = DrawRange.fixed(500e3)
+    public var latencyMeanNanoseconds = DrawRange.fixed(2e6)
+    public var latencyMaxNanoseconds = DrawRange.fixed(50e6)
+    public var loss = DrawRange.zero
+    public var duplicate = DrawRange.zero
+    public var reorder = DrawRange.zero
+    public var reorderDelayNanoseconds = DrawRange.fixed(20e6)
+    public var partitionsPerMinute = DrawRange.zero
+    public var partitionDurationNanoseconds = DrawRange(1e9, 5e9)
+    public var clogsPerMinute = DrawRange.zero
+    public var clogDelayNanoseconds = DrawRange.fixed(200e6)
+    public var clogDurationNanoseconds = DrawRange(1e9, 3e9)
+}
+
+public enum LatencyDistribution: String, Sendable, CaseIterable {
+    case uniform
+    case exponential
+}
+
+public struct DiskFaultRanges: Equatable, Sendable {
+    public var sectorSize = 512
+    public var capacityBytes = 1 << 30
+    public var latencyMinNanoseconds = DrawRange.fixed(10e3)
+    public var latencyMaxNanoseconds = DrawRange.fixed(200e3)
+    public var unsyncedLost = DrawRange.fixed(0.5)
+    public var unsyncedTorn = DrawRange.zero
+    public var corruption = DrawRange.zero
+    public var misdirect = DrawRange.zero
+    public var readError = DrawRange.zero
+    public var writeError = DrawRange.zero
+}
+
+public struct ProcessFaultRanges: Equatable, Sendable {
+    public var crashesPerMinute = DrawRange.zero
+    public var crashAtDiskCall = DrawRange.zero
+    public var restartDelayNanoseconds = DrawRange(100e6, 2e9)
+    public var pausesPerMinute = DrawRange.zero
+    public var pauseDurationNanoseconds = DrawRange(100e6, 2e9)
+}
+
+public struct ClockFaultRanges: Equatable, Sendable {
+    public var skewNanoseconds = DrawRange.zero
+    public var driftPartsPerMillion = DrawRange.zero
+    public var jumpsPerMinute = DrawRange.zero
+    public var jumpNanoseconds = DrawRange(-1e9, 1e9)
+}
+
+public struct FaultRanges: Equatable, Sendable {
+    /// Swarm testing: each fault knob is switched off with probability one half per
+    /// seed, so some seeds see few kinds of fault at high intensity.
+    public var swarm = false
+    public var network = NetworkFaultRanges()
+    public var disk = DiskFaultRanges()
+    public var process = ProcessFaultRanges()
+    public var clock = ClockFaultRanges()
+}
+
+/// A fault that a scenario schedules at a given time. Node numbers are 1-based.
+public enum ScheduledAction: Equatable, Sendable, CustomStringConvertible {
+    case partition(groups: [[Int]])
+    case partitionOneWay(from: [Int], to: [Int])
+    case isolate(node: Int)
+    case clog(from: Int, to: Int, delayNanoseconds: UInt64)
+    case heal
+    case crash(node: Int)
+    case restart(node: Int)
+    case pause(node: Int)
+    case resume(node: Int)
+    case clockJump(node: Int, byNanoseconds: Int64)
+
+    public var description: String {
+        switch self {
+        case let .partition(groups):
+            return "partition " + groups.map { "{" + $0.map(String.init).joined(separator: ",") + "}" }.joined(separator: " ")
+        case let .partitionOneWay(from, to):
+            return "partition-one-way {\(from.map(String.init).joined(separator: ","))} -> {\(to.map(String.init).joined(separator: ","))}"
+        case let .isolate(node): return "isolate n\(node)"
+        case let .clog(from, to, delay): return "clog n\(from)->n\(to) +\(delay)ns"
+        case .heal: return "heal"
+        case let .crash(node): return "crash n\(node)"
+        case let .restart(node): return "restart n\(node)"
+        case let .pause(node): return "pause n\(node)"
+        case let .resume(node): return "resume n\(node)"
+        case let .clockJump(node, by): return "clock-jump n\(node) \(by)ns"
+        }
+    }
+}
+
+public struct ScheduledFault: Equatable, Sendable {
+    public var atNanoseconds: UInt64
+    public var action: ScheduledAction
+}
+
+/// A parsed scenario file. See `Scenarios/README.md` for the format.
+public struct Scenario: Equatable, Sendable {
+    public var name: String
+    public var description = ""
+    public var servers = 3
+    public var workload = WorkloadSpec()
+    public var durationNanoseconds: UInt64 = 10 * Nanoseconds.perSecond
+    public var livenessBoundNanoseconds: UInt64 = 30 * Nanoseconds.perSecond
+    public var faults = FaultRanges()
+    public var schedule: [ScheduledFault] = []
+    public var checks: [CheckName] = CheckName.allCases
+    public var expect = ExpectedOutcome.pass
+    public var mutations: [String] = []
+    /// The exact text the scenario was parsed from; traces embed it so a replay needs
+    /// nothing but the trace.
+    public var sourceText = ""
+
+    public init(name: String) {
+        self.name = name
+    }
+}
