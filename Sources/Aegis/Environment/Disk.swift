@@ -1,5 +1,5 @@
 /// An open file. Handles are valid until the process crashes or the file is closed.
-public struct FileHandle: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+public struct DiskFile: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
     public let rawValue: UInt32
 
     public init(rawValue: UInt32) {
@@ -13,7 +13,7 @@ public struct FileHandle: RawRepresentable, Hashable, Sendable, CustomStringConv
 public enum DiskError: Error, Equatable, Sendable, CustomStringConvertible {
     case notFound(name: String)
     case alreadyExists(name: String)
-    case badHandle(FileHandle)
+    case badHandle(DiskFile)
     case invalidName(name: String)
     /// The device reported an error for this call; the data may or may not have changed.
     case ioError(name: String, operation: String)
@@ -51,14 +51,14 @@ public protocol Disk: AnyObject {
     /// The unit of atomicity: a crash tears writes at this granularity, no finer.
     var sectorSize: Int { get }
 
-    func create(_ name: String) throws(DiskError) -> FileHandle
-    func open(_ name: String) throws(DiskError) -> FileHandle
-    func close(_ file: FileHandle)
-    func read(_ file: FileHandle, offset: Int, count: Int) throws(DiskError) -> [UInt8]
-    func write(_ file: FileHandle, offset: Int, bytes: [UInt8]) throws(DiskError)
-    func sync(_ file: FileHandle) throws(DiskError)
-    func truncate(_ file: FileHandle, size: Int) throws(DiskError)
-    func size(_ file: FileHandle) throws(DiskError) -> Int
+    func create(_ name: String) throws(DiskError) -> DiskFile
+    func open(_ name: String) throws(DiskError) -> DiskFile
+    func close(_ file: DiskFile)
+    func read(_ file: DiskFile, offset: Int, count: Int) throws(DiskError) -> [UInt8]
+    func write(_ file: DiskFile, offset: Int, bytes: [UInt8]) throws(DiskError)
+    func sync(_ file: DiskFile) throws(DiskError)
+    func truncate(_ file: DiskFile, size: Int) throws(DiskError)
+    func size(_ file: DiskFile) throws(DiskError) -> Int
     func rename(_ source: String, to target: String) throws(DiskError)
     func remove(_ name: String) throws(DiskError)
     /// Names of the files, sorted.
@@ -68,14 +68,12 @@ public protocol Disk: AnyObject {
     func syncDirectory() throws(DiskError)
 }
 
-extension Disk {
-    /// Checks a file name: 1 to 255 bytes, no '/', no NUL, not "." or "..".
-    public static func validate(name: String) throws(DiskError) {
-        let utf8 = name.utf8
-        guard !utf8.isEmpty, utf8.count <= 255, name != ".", name != "..",
-              !utf8.contains(UInt8(ascii: "/")), !utf8.contains(0)
-        else {
-            throw .invalidName(name: name)
-        }
+/// Checks a file name: 1 to 255 bytes, no '/', no NUL, not "." or "..".
+public func validateDiskFileName(_ name: String) throws(DiskError) {
+    let utf8 = name.utf8
+    guard !utf8.isEmpty, utf8.count <= 255, name != ".", name != "..",
+          !utf8.contains(UInt8(ascii: "/")), !utf8.contains(0)
+    else {
+        throw .invalidName(name: name)
     }
 }

@@ -20,13 +20,13 @@ struct ProbeLog {
     }
 
     private let disk: any Disk
-    private let file: FileHandle
+    private let file: DiskFile
     private(set) var endOffset: Int
     let skipChecksum: Bool
 
     /// Opens the log (creating it durably if absent) and recovers its items.
     static func open(disk: any Disk, skipChecksum: Bool) throws(DiskError) -> (ProbeLog, [ProbeItem], RecoveryNote) {
-        let file: FileHandle
+        let file: DiskFile
         if disk.exists(fileName) {
             file = try disk.open(fileName)
         } else {
@@ -60,7 +60,7 @@ struct ProbeLog {
         return (ProbeLog(disk: disk, file: file, endOffset: offset, skipChecksum: skipChecksum), items, note)
     }
 
-    private init(disk: any Disk, file: FileHandle, endOffset: Int, skipChecksum: Bool) {
+    private init(disk: any Disk, file: DiskFile, endOffset: Int, skipChecksum: Bool) {
         self.disk = disk
         self.file = file
         self.endOffset = endOffset

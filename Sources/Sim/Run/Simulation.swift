@@ -270,11 +270,15 @@ public final class Simulation {
         }
     }
 
-    private func crash(_ host: SimHost, reason: String) {
+    /// Crashes `host`. Unplanned crashes restart after a drawn delay; a scheduled
+    /// crash waits for its scheduled restart (or the liveness phase).
+    private func crash(_ host: SimHost, reason: String, restart: Bool = true) {
         guard host.status != .down else { return }
         let summary = host.crash()
         record(host.node, "process.crash", 0, "\(reason); \(summary)")
-        scheduleRestart(host)
+        if restart {
+            scheduleRestart(host)
+        }
     }
 
     private func scheduleRestart(_ host: SimHost) {
@@ -323,7 +327,7 @@ public final class Simulation {
             network.healPartitions()
             network.unclogAll()
         case let .crash(node):
-            crash(hosts[node - 1], reason: "scheduled")
+            crash(hosts[node - 1], reason: "scheduled", restart: false)
         case let .restart(node):
             boot(hosts[node - 1])
         case let .pause(node):

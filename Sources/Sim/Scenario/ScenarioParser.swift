@@ -39,6 +39,8 @@ public enum ScenarioParser {
 /// Walks the YAML tree with the dotted path of the current field, for error messages.
 private struct FieldReader {
     let file: String
+    /// Where each scheduled fault was written, to point at it when a later check fails.
+    var scheduleLocations: [(line: Int?, field: String)] = []
 
     func fail(_ node: Node?, _ field: String, _ message: String) -> InputError {
         InputError(file: file, line: node?.mark?.line, field: field, message: message)
@@ -163,7 +165,7 @@ private struct FieldReader {
             case "duration": scenario.durationNanoseconds = UInt64(try duration(value, key))
             case "liveness_bound": scenario.livenessBoundNanoseconds = UInt64(try duration(value, key))
             case "faults": scenario.faults = try faults(value)
-            case "schedule": scenario.schedule = try schedule(value, servers: scenario.servers)
+            case "schedule": scenario.schedule = try schedule(value)
             case "checks": scenario.checks = try checks(value)
             case "expect":
                 let text = try string(value, key)
@@ -189,9 +191,10 @@ private struct FieldReader {
         }
         // The schedule was checked against the node count seen so far; check again now
         // that the whole file is read, since topology may come after schedule.
-        for fault in scenario.schedule {
+        for (fault, location) in zip(scenario.schedule, scheduleLocations) {
             for node in fault.action.nodes where node > scenario.servers {
-                throw fail(root, "schedule", "names node \(node) but topology has \(scenario.servers) nodes")
+                throw InputError(file: file, line: location.line, field: location.field,
+                    message: "names node \(node) but topology has \(scenario.servers) nodes")
             }
         }
         return scenario
@@ -379,7 +382,7 @@ private struct FieldReader {
         return checks
     }
 
-    func schedule(_ node: Node, servers: Int) throws(InputError) -> [ScheduledFault] {
+    mutating func schedule(_ node: Node) throws(InputError) -> [ScheduledFault] {
         guard let sequence = node.sequence else { throw fail(node, "schedule", "must be a list of {at: TIME, ACTION: ARGUMENT}") }
         var faults: [ScheduledFault] = []
         let actions = ["partition", "partition_one_way", "isolate", "clog", "heal", "crash", "restart", "pause", "resume", "clock_jump"]
@@ -394,8 +397,9 @@ private struct FieldReader {
             guard actionPairs.count == 1, let (name, argument) = actionPairs.first else {
                 throw fail(item, field, "must name exactly one action of \(actions.joined(separator: ", "))")
             }
-            let action = try scheduledAction(name, argument, "\(field).\(name)", servers: servers)
+            let action = try scheduledAction(name, argument, "\(field).\(name)")
             faults.append(ScheduledFault(atNanoseconds: at, action: action))
+            scheduleLocations.append((argument.mark?.line, "\(field).\(name)"))
         }
         return faults
     }
@@ -411,7 +415,7 @@ private struct FieldReader {
         return nodes
     }
 
-    func scheduledAction(_ name: String, _ argument: Node, _ field: String, servers: Int) throws(InputError) -> ScheduledAction {
+    func scheduledAction(_ name: String, _ argument: Node, _ field: String) throws(InputError) -> ScheduledAction {
         switch name {
         case "partition":
             guard let sequence = argument.sequence, sequence.count >= 2 else {

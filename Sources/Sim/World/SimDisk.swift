@@ -65,8 +65,8 @@ final class SimDisk: Disk {
 
     // MARK: the Disk door
 
-    func create(_ name: String) throws(DiskError) -> FileHandle {
-        try Self.validate(name: name)
+    func create(_ name: String) throws(DiskError) -> DiskFile {
+        try validateDiskFileName(name)
         try enter("create", name)
         guard directory[name] == nil else { throw .alreadyExists(name: name) }
         let number = nextInode
@@ -78,19 +78,19 @@ final class SimDisk: Disk {
         return openHandle(inode: number, name: name)
     }
 
-    func open(_ name: String) throws(DiskError) -> FileHandle {
-        try Self.validate(name: name)
+    func open(_ name: String) throws(DiskError) -> DiskFile {
+        try validateDiskFileName(name)
         try enter("open", name)
         guard let number = directory[name] else { throw .notFound(name: name) }
         trace("disk.open", name, digest: 0, detail: name)
         return openHandle(inode: number, name: name)
     }
 
-    func close(_ file: FileHandle) {
+    func close(_ file: DiskFile) {
         handles[file.rawValue] = nil
     }
 
-    func read(_ file: FileHandle, offset: Int, count: Int) throws(DiskError) -> [UInt8] {
+    func read(_ file: DiskFile, offset: Int, count: Int) throws(DiskError) -> [UInt8] {
         let (inode, name) = try resolve(file)
         try enter("read", name)
         precondition(offset >= 0 && count >= 0, "read needs a non-negative offset and count")
@@ -111,14 +111,14 @@ final class SimDisk: Disk {
         return bytes
     }
 
-    func write(_ file: FileHandle, offset: Int, bytes: [UInt8]) throws(DiskError) {
+    func write(_ file: DiskFile, offset: Int, bytes: [UInt8]) throws(DiskError) {
         let (inode, name) = try resolve(file)
         try enter("write", name, crashAfter: true) { () throws(DiskError) in
             try self.applyWrite(inode, name: name, offset: offset, bytes: bytes)
         }
     }
 
-    func sync(_ file: FileHandle) throws(DiskError) {
+    func sync(_ file: DiskFile) throws(DiskError) {
         let (inode, name) = try resolve(file)
         try enter("sync", name)
         if random.happens(rates.writeError) {
@@ -137,7 +137,7 @@ final class SimDisk: Disk {
         trace("disk.sync", name, digest: UInt64(dirtyCount), detail: "\(name) sectors=\(dirtyCount)")
     }
 
-    func truncate(_ file: FileHandle, size: Int) throws(DiskError) {
+    func truncate(_ file: DiskFile, size: Int) throws(DiskError) {
         let (inode, name) = try resolve(file)
         try enter("truncate", name)
         precondition(size >= 0, "truncate needs a non-negative size")
@@ -152,14 +152,14 @@ final class SimDisk: Disk {
         trace("disk.truncate", name, digest: UInt64(size), detail: "\(name) size=\(size)")
     }
 
-    func size(_ file: FileHandle) throws(DiskError) -> Int {
+    func size(_ file: DiskFile) throws(DiskError) -> Int {
         let (inode, _) = try resolve(file)
         return inode.current.count
     }
 
     func rename(_ source: String, to target: String) throws(DiskError) {
-        try Self.validate(name: source)
-        try Self.validate(name: target)
+        try validateDiskFileName(source)
+        try validateDiskFileName(target)
         try enter("rename", source)
         guard let number = directory[source] else { throw .notFound(name: source) }
         directory[source] = nil
@@ -169,7 +169,7 @@ final class SimDisk: Disk {
     }
 
     func remove(_ name: String) throws(DiskError) {
-        try Self.validate(name: name)
+        try validateDiskFileName(name)
         try enter("remove", name)
         guard directory[name] != nil else { throw .notFound(name: name) }
         directory[name] = nil
@@ -261,14 +261,14 @@ final class SimDisk: Disk {
         inodes.values.reduce(0) { $0 + $1.current.count }
     }
 
-    private func openHandle(inode: UInt64, name: String) -> FileHandle {
-        let handle = FileHandle(rawValue: nextHandle)
+    private func openHandle(inode: UInt64, name: String) -> DiskFile {
+        let handle = DiskFile(rawValue: nextHandle)
         nextHandle += 1
         handles[handle.rawValue] = (inode, name)
         return handle
     }
 
-    private func resolve(_ file: FileHandle) throws(DiskError) -> (Inode, String) {
+    private func resolve(_ file: DiskFile) throws(DiskError) -> (Inode, String) {
         guard let (number, name) = handles[file.rawValue], let inode = inodes[number] else {
             if host.crashRequested { throw .crashed }
             throw .badHandle(file)

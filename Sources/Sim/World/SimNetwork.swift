@@ -100,7 +100,7 @@ final class SimNetwork {
         record(source, "net.send", digest, "to=\(target) len=\(bytes.count) \(fate)", departureNanoseconds)
     }
 
-    private func drawDelay(_ random: SeededRandom) -> UInt64 {
+    func drawDelay(_ random: SeededRandom) -> UInt64 {
         var delay: UInt64
         switch rates.distribution {
         case .uniform:
