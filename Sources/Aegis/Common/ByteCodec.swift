@@ -45,10 +45,8 @@ public struct ByteWriter: Sendable {
     }
 
     private mutating func writeLittleEndian(_ value: UInt64, byteCount: Int) {
-        var remaining = value
-        for _ in 0..<byteCount {
-            bytes.append(UInt8(truncatingIfNeeded: remaining))
-            remaining >>= 8
+        withUnsafeBytes(of: value.littleEndian) { raw in
+            bytes.append(contentsOf: raw.prefix(byteCount))
         }
     }
 }
@@ -129,11 +127,20 @@ public struct ByteReader {
         guard byteCount <= remaining else {
             throw .truncated(needed: byteCount, available: remaining)
         }
-        var value: UInt64 = 0
-        for index in 0..<byteCount {
-            value |= UInt64(bytes[offset + index]) << (8 * UInt64(index))
-        }
+        let start = offset
         offset += byteCount
-        return value
+        return bytes.withUnsafeBytes { raw in
+            switch byteCount {
+            case 8: return UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: start, as: UInt64.self))
+            case 4: return UInt64(UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: start, as: UInt32.self)))
+            case 2: return UInt64(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: start, as: UInt16.self)))
+            default:
+                var value: UInt64 = 0
+                for index in 0..<byteCount {
+                    value |= UInt64(raw[start + index]) << (8 * UInt64(index))
+                }
+                return value
+            }
+        }
     }
 }

@@ -26,6 +26,8 @@ final class ProbeServer: NodeProcess {
     private let configuration: Configuration
     private var log: ProbeLog?
     private(set) var items: [UInt64: UInt64] = [:]
+    /// The ids of `items`, kept sorted: digests are built and compared without sorting.
+    private var sortedIDs: [UInt64] = []
     /// Every item this incarnation added to its state, in order: recovered ones first.
     /// Read by checkers only.
     private(set) var appliedLog: [ProbeItem] = []
@@ -149,26 +151,41 @@ final class ProbeServer: NodeProcess {
     private func gossip() {
         guard !has(.noGossip), !configuration.peers.isEmpty else { return }
         let peer = configuration.peers[Int(environment.entropy.uniform(below: UInt64(configuration.peers.count)))]
-        send(.digest(wantReply: true, ids: Array(items.keys.sorted().prefix(ProbeMessage.idsPerDigestMax))), to: peer)
+        send(.digest(wantReply: true, ids: Array(sortedIDs.prefix(ProbeMessage.idsPerDigestMax))), to: peer)
     }
 
     private func answerDigest(wantReply: Bool, ids: [UInt64], from peer: NodeID) {
         guard !has(.noGossip) else { return }
-        let theirs = Set(ids)
-        let missing = items.keys.sorted().filter { !theirs.contains($0) }
+        let theirs = ids.isSorted ? ids : ids.sorted()
+        var missing: [UInt64] = []
+        var cursor = 0
+        var skippedTheirs = false
+        for id in sortedIDs {
+            while cursor < theirs.count, theirs[cursor] < id {
+                skippedTheirs = true
+                cursor += 1
+            }
+            if cursor < theirs.count, theirs[cursor] == id {
+                cursor += 1
+            } else {
+                missing.append(id)
+            }
+        }
+        let iLackSome = skippedTheirs || cursor < theirs.count
         for chunk in stride(from: 0, to: missing.count, by: ProbeMessage.itemsPerMessageMax) {
             let slice = missing[chunk..<min(chunk + ProbeMessage.itemsPerMessageMax, missing.count)]
             send(.items(slice.map { ProbeItem(id: $0, value: items[$0]!) }), to: peer)
         }
-        if wantReply, ids.contains(where: { items[$0] == nil }) {
-            send(.digest(wantReply: false, ids: Array(items.keys.sorted().prefix(ProbeMessage.idsPerDigestMax))), to: peer)
+        if wantReply, iLackSome {
+            send(.digest(wantReply: false, ids: Array(sortedIDs.prefix(ProbeMessage.idsPerDigestMax))), to: peer)
         }
     }
 
     /// Appends the new items to the log and syncs it before they count as held.
     private func persist(_ incoming: [ProbeItem]) throws(DiskError) {
         var fresh: [ProbeItem] = []
-        for item in incoming where items[item.id] == nil && !fresh.contains(where: { $0.id == item.id }) {
+        var seen: Set<UInt64> = []
+        for item in incoming where items[item.id] == nil && seen.insert(item.id).inserted {
             fresh.append(item)
         }
         guard !fresh.isEmpty, var log else { return }
@@ -181,11 +198,25 @@ final class ProbeServer: NodeProcess {
     }
 
     private func apply(_ item: ProbeItem) {
+        precondition(items[item.id] == nil, "an item is applied once per incarnation")
         items[item.id] = item.value
         appliedLog.append(item)
+        var low = 0
+        var high = sortedIDs.count
+        while low < high {
+            let middle = (low + high) / 2
+            if sortedIDs[middle] < item.id { low = middle + 1 } else { high = middle }
+        }
+        sortedIDs.insert(item.id, at: low)
     }
 
     private func send(_ message: ProbeMessage, to target: NodeID) {
         environment.network.send(to: target, bytes: message.encode())
+    }
+}
+
+extension Array where Element == UInt64 {
+    var isSorted: Bool {
+        indices.dropFirst().allSatisfy { self[$0 - 1] <= self[$0] }
     }
 }
