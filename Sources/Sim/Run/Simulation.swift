@@ -250,7 +250,8 @@ public final class Simulation {
         record(host.node, "process.start", UInt64(host.incarnation), "incarnation=\(host.incarnation)")
         runStep(host) { () throws(DiskError) in try host.process?.start() }
         if host.status == .running, let note = workload.startNote(host) {
-            record(host.node, "process.recovered", StableHash64.digest(note), note)
+            trace.record(time: host.busyUntilNanoseconds, node: host.node, kind: "process.recovered",
+                digest: StableHash64.digest(note), detail: note)
         }
     }
 
