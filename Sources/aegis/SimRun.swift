@@ -77,6 +77,10 @@ struct SimRun: ParsableCommand {
             print("  \(violation.description)")
         }
         print("work      \(result.summary)")
+        let fired = CoverageProbe.allCases.filter { result.coverage[$0] > 0 }
+        if !fired.isEmpty {
+            print("coverage  " + fired.map { "\($0.name) ×\(result.coverage[$0])" }.joined(separator: "\n          "))
+        }
         print("run       \(result.steps) events, \(formatSeconds(simulatedSeconds)) simulated in \(formatSeconds(wallSeconds)) (\(speedup(simulatedSeconds, wallSeconds)) real time), hash \(String(result.finalHash, radix: 16).leftPadded(16))")
         if let tracePath {
             print("trace     \(tracePath)")

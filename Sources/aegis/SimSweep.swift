@@ -109,10 +109,24 @@ struct SimSweep: ParsableCommand {
                 code = AegisExitCode.safetyViolation
             }
         }
+        printCoverage(results)
         print("simulated \(formatSeconds(simulated)) in \(formatSeconds(wall)) wall: \(speedup(simulated, wall)) real time")
         print("events    \(events) in \(formatSeconds(wall)): \(Int((Double(events) / max(wall, 1e-9)).rounded())) events/s")
         if code != AegisExitCode.passed {
             throw CLIFailure(code: code, message: "")
+        }
+    }
+
+    /// How often each rare path fired, and in how many seeds; "never" flags a path the
+    /// scenario does not reach.
+    private func printCoverage(_ results: [SeedResult]) {
+        print("coverage  rare paths reached (times, seeds):")
+        let width = CoverageProbe.allCases.map(\.name.count).max() ?? 0
+        for probe in CoverageProbe.allCases {
+            let times = results.reduce(0) { $0 + $1.result.coverage[probe] }
+            let seeds = results.filter { $0.result.coverage[probe] > 0 }.count
+            let figures = times == 0 ? "never" : "\(times) in \(seeds) seeds"
+            print("  \(probe.name.padding(width))  \(figures)")
         }
     }
 

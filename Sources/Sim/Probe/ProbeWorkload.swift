@@ -45,8 +45,10 @@ final class ProbeWorkload: SimWorkload {
         case let .clean(records):
             return "log clean records=\(records)"
         case let .tornTail(records, offset, discarded):
+            host.simulation.coverage.hit(.recoveryFoundTornTail)
             return "log torn-tail records=\(records) cut-at=\(offset) discarded=\(discarded)"
         case let .corruption(records, offset, discarded):
+            host.simulation.coverage.hit(.recoveryFoundCorruption)
             return "log corruption records=\(records) cut-at=\(offset) discarded=\(discarded)"
         }
     }

@@ -31,6 +31,7 @@ public struct RunResult: Sendable {
     public var simulatedNanoseconds: UInt64
     public var finalHash: UInt64
     public var summary: String
+    public var coverage: Coverage
 }
 
 /// One seeded run of a scenario: builds the cluster, drives it from a single event
@@ -43,6 +44,7 @@ public final class Simulation {
     public let options: FaultOptions
     public let mutations: [ProbeMutation]
     public let trace: TraceRecorder
+    public internal(set) var coverage = Coverage()
     public private(set) var nowNanoseconds: UInt64 = 0
 
     private(set) var hosts: [SimHost] = []
@@ -154,7 +156,7 @@ public final class Simulation {
         record(nil, "run.end", 0, "outcome=\(outcome.rawValue) \(summary)")
         return RunResult(
             outcome: outcome, violations: violations, steps: trace.step, simulatedNanoseconds: nowNanoseconds,
-            finalHash: trace.runningHash, summary: summary)
+            finalHash: trace.runningHash, summary: summary, coverage: coverage)
     }
 
     /// Handles one event; returns true when the run is over.
@@ -186,6 +188,7 @@ public final class Simulation {
         case .livenessProbe:
             if workload.isComplete(self) {
                 completed = true
+                coverage.hit(.livenessReached)
                 record(nil, "run.complete", 0, "all work finished and replicas converged")
                 return true
             }
@@ -264,6 +267,7 @@ public final class Simulation {
             crash(host, reason: host.crashReason)
         } else if let error {
             record(host.node, "process.fail", StableHash64.digest(error.description), error.description)
+            coverage.hit(.processFailedStop)
             crash(host, reason: "failed stop after a disk error")
         }
         if let violation = workload.checkStep(host, in: self) {
@@ -276,6 +280,7 @@ public final class Simulation {
     private func crash(_ host: SimHost, reason: String, restart: Bool = true) {
         guard host.status != .down else { return }
         let summary = host.crash()
+        coverage.hit(.processCrashed)
         record(host.node, "process.crash", 0, "\(reason); \(summary)")
         if restart {
             scheduleRestart(host)
@@ -290,6 +295,7 @@ public final class Simulation {
     private func pause(_ host: SimHost) {
         guard host.status == .running else { return }
         host.status = .paused
+        coverage.hit(.processPaused)
         record(host.node, "process.pause", 0, "")
     }
 
@@ -299,6 +305,7 @@ public final class Simulation {
         let held = host.heldEvents
         host.heldEvents.removeAll()
         record(host.node, "process.resume", UInt64(held.count), "held-events=\(held.count)")
+        if !held.isEmpty { coverage.hit(.heldEventsDelivered) }
         for event in held {
             schedule(at: nowNanoseconds, event)
         }
@@ -309,6 +316,7 @@ public final class Simulation {
     private func apply(_ action: ScheduledAction) {
         switch action {
         case let .partition(groups):
+            coverage.hit(.partitionStarted)
             for (groupIndex, group) in groups.enumerated() {
                 for (otherIndex, other) in groups.enumerated() where otherIndex != groupIndex {
                     for source in group {
@@ -336,6 +344,7 @@ public final class Simulation {
         case let .resume(node):
             resume(hosts[node - 1])
         case let .clockJump(node, by):
+            coverage.hit(.clockJumped)
             hosts[node - 1].clock.jumpedNanoseconds += by
         }
     }
@@ -390,6 +399,7 @@ public final class Simulation {
             if target >= source { target += 1 }
             let delay = randomDuration(options.clogDelay)
             network.clog(from: source, to: target, delayNanoseconds: delay)
+            coverage.hit(.linkClogged)
             record(nil, "net.clog", delay, "\(hosts[source].node)->\(hosts[target].node) +\(formatDuration(delay))")
             schedule(at: nowNanoseconds + randomDuration(options.clogDuration), .unclog(from: source, to: target))
         case .clockJump:
@@ -397,6 +407,7 @@ public final class Simulation {
             if let host = randomServer(nil) {
                 let by = Int64(faultRandom.uniform(in: options.jump.lower...options.jump.upper).rounded())
                 host.clock.jumpedNanoseconds += by
+                coverage.hit(.clockJumped)
                 record(host.node, "clock.jump", UInt64(bitPattern: by), "by=\(formatSignedDuration(by))")
             }
         }
@@ -405,6 +416,7 @@ public final class Simulation {
     /// One of: split the servers in two at random, isolate one, or cut one direction.
     private func randomPartition() {
         guard scenario.servers >= 2 else { return }
+        coverage.hit(.partitionStarted)
         let shape = faultRandom.uniform(in: 0...2)
         switch shape {
         case 0:

@@ -96,6 +96,7 @@ final class SimDisk: Disk {
         precondition(offset >= 0 && count >= 0, "read needs a non-negative offset and count")
         if random.happens(rates.readError) {
             statistics.readErrors += 1
+            host.simulation.coverage.hit(.readFailed)
             trace("disk.read", name, digest: 0, detail: "\(name) off=\(offset) len=\(count) error=io")
             throw .ioError(name: name, operation: "read")
         }
@@ -123,6 +124,7 @@ final class SimDisk: Disk {
         try enter("sync", name)
         if random.happens(rates.writeError) {
             statistics.writeErrors += 1
+            host.simulation.coverage.hit(.writeFailed)
             trace("disk.sync", name, digest: 0, detail: "\(name) error=io")
             throw .ioError(name: name, operation: "sync")
         }
@@ -240,6 +242,9 @@ final class SimDisk: Disk {
         statistics.sectorsKept += kept
         statistics.sectorsLost += lost
         statistics.sectorsTorn += torn
+        host.simulation.coverage.hit(.sectorLostOnCrash, times: lost)
+        host.simulation.coverage.hit(.sectorTornOnCrash, times: torn)
+        host.simulation.coverage.hit(.directoryChangeLostOnCrash, times: lostChanges)
         return "sectors kept=\(kept) lost=\(lost) torn=\(torn) directory-changes kept=\(survivingChanges) lost=\(lostChanges)"
     }
 
@@ -288,6 +293,9 @@ final class SimDisk: Disk {
             : rates.latencyMinNanoseconds
         host.chargeIO(nanoseconds: latency)
         let crashHere = random.happens(rates.crashAtDiskCall)
+        if crashHere {
+            host.simulation.coverage.hit(.crashAtDiskCall)
+        }
         if crashHere && !crashAfter {
             host.requestCrash(reason: "at disk \(operation) of \(name)")
             throw .crashed
@@ -304,6 +312,7 @@ final class SimDisk: Disk {
         let digest = StableHash64.digest(bytes)
         if random.happens(rates.writeError) {
             statistics.writeErrors += 1
+            host.simulation.coverage.hit(.writeFailed)
             trace("disk.write", name, digest: digest, detail: "\(name) off=\(offset) len=\(bytes.count) error=io")
             throw .ioError(name: name, operation: "write")
         }
@@ -320,6 +329,7 @@ final class SimDisk: Disk {
             let sector = random.uniform(in: 0...(sectorsBefore - 1))
             target = min(sector * sectorSize + offset % sectorSize, inode.current.count - bytes.count)
             statistics.misdirectedWrites += 1
+            host.simulation.coverage.hit(.writeMisdirected)
         }
         if end > inode.current.count {
             markDirty(inode, range: inode.current.count..<end)
@@ -362,6 +372,7 @@ final class SimDisk: Disk {
             inode.durable[position] ^= mask
             inode.current[position] ^= mask
             statistics.corruptedSectors += 1
+            host.simulation.coverage.hit(.sectorCorrupted)
             trace("disk.corrupt", name, digest: UInt64(position), detail: "\(name) sector=\(sector) byte=\(position)")
         }
     }

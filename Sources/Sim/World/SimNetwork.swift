@@ -78,6 +78,7 @@ final class SimNetwork {
         if blocked[index] {
             statistics.dropped += 1
             statistics.droppedByPartition += 1
+            simulation.coverage.hit(.messageDroppedByPartition)
             record(source, "net.send", digest, "to=\(target) len=\(bytes.count) drop=partition", departureNanoseconds)
             return
         }
@@ -85,6 +86,7 @@ final class SimNetwork {
         if random.happens(rates.loss) {
             statistics.dropped += 1
             statistics.droppedByLoss += 1
+            simulation.coverage.hit(.messageLost)
             record(source, "net.send", digest, "to=\(target) len=\(bytes.count) drop=loss", departureNanoseconds)
             return
         }
@@ -93,6 +95,7 @@ final class SimNetwork {
         var fate = "delay=\(formatDuration(delay))"
         if random.happens(rates.duplicate) {
             statistics.duplicated += 1
+            simulation.coverage.hit(.messageDuplicated)
             let copyDelay = drawDelay(random) + clogNanoseconds[index]
             simulation.schedule(at: departureNanoseconds + copyDelay, .deliver(from: source.node, to: target, bytes: bytes))
             fate += " dup-delay=\(formatDuration(copyDelay))"
@@ -116,6 +119,7 @@ final class SimNetwork {
         }
         if rates.reorderDelayNanoseconds > 0, random.happens(rates.reorder) {
             statistics.reordered += 1
+            simulation.coverage.hit(.messageReordered)
             delay += random.uniform(in: 0...rates.reorderDelayNanoseconds)
         }
         return max(delay, 1)

@@ -1,0 +1,67 @@
+/// Rare paths the simulator can drive a run through. Each run counts how often each
+/// fired, and a sweep reports them, so a scenario that never reaches the interesting
+/// case (no torn tail ever recovered, no corruption ever detected) is visible.
+public enum CoverageProbe: Int, CaseIterable, Sendable {
+    case messageLost
+    case messageDroppedByPartition
+    case messageDuplicated
+    case messageReordered
+    case partitionStarted
+    case linkClogged
+    case sectorLostOnCrash
+    case sectorTornOnCrash
+    case directoryChangeLostOnCrash
+    case writeMisdirected
+    case sectorCorrupted
+    case readFailed
+    case writeFailed
+    case crashAtDiskCall
+    case processCrashed
+    case processFailedStop
+    case processPaused
+    case heldEventsDelivered
+    case recoveryFoundTornTail
+    case recoveryFoundCorruption
+    case clockJumped
+    case livenessReached
+
+    public var name: String {
+        switch self {
+        case .messageLost: return "network: message lost"
+        case .messageDroppedByPartition: return "network: message dropped by a partition"
+        case .messageDuplicated: return "network: message duplicated"
+        case .messageReordered: return "network: message delayed out of order"
+        case .partitionStarted: return "network: partition started"
+        case .linkClogged: return "network: link clogged"
+        case .sectorLostOnCrash: return "disk: unsynced sector lost on crash"
+        case .sectorTornOnCrash: return "disk: unsynced sector torn on crash"
+        case .directoryChangeLostOnCrash: return "disk: directory change lost on crash"
+        case .writeMisdirected: return "disk: write misdirected"
+        case .sectorCorrupted: return "disk: bit flip seen at read"
+        case .readFailed: return "disk: read error"
+        case .writeFailed: return "disk: write or sync error"
+        case .crashAtDiskCall: return "process: crash inside a disk call"
+        case .processCrashed: return "process: crash"
+        case .processFailedStop: return "process: stopped on a disk error"
+        case .processPaused: return "process: pause"
+        case .heldEventsDelivered: return "process: events held while paused, delivered"
+        case .recoveryFoundTornTail: return "recovery: torn log tail cut"
+        case .recoveryFoundCorruption: return "recovery: corrupt record detected"
+        case .clockJumped: return "clock: wall clock jump"
+        case .livenessReached: return "liveness: all work finished within the bound"
+        }
+    }
+}
+
+/// Counts per probe, in probe order (never a dictionary: output order must be fixed).
+public struct Coverage: Sendable, Equatable {
+    public private(set) var counts = [Int](repeating: 0, count: CoverageProbe.allCases.count)
+
+    public init() {}
+
+    public mutating func hit(_ probe: CoverageProbe, times: Int = 1) {
+        counts[probe.rawValue] += times
+    }
+
+    public subscript(probe: CoverageProbe) -> Int { counts[probe.rawValue] }
+}
