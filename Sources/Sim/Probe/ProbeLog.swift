@@ -3,20 +3,33 @@ import Aegis
 /// The probe server's durable log: one file of fixed-size records
 /// `[payload length u32 = 16][crc32c of payload u32][id u64][value u64]`.
 ///
-/// Recovery reads records in order and stops at the first bad one. A bad record that
-/// runs to the end of the file is a torn tail (a write cut short by a crash); a bad
-/// record followed by more data is corruption in the middle. Either way the log is cut
-/// there, and what followed is re-learned from peers by anti-entropy; the two cases are
-/// reported differently.
+/// Recovery reads the records in order. A bad last record (short, or failing its
+/// checksum) is a torn tail, a write cut short by a crash: the log is cut there. A bad
+/// record with more records after it is corruption (a bit flip, a misdirected write):
+/// it is skipped, never served, and the next record boundary is read on; records are
+/// fixed-size, so one damaged record costs only itself. What was cut or skipped is
+/// re-learned from peers by anti-entropy. The two cases are reported apart.
 struct ProbeLog {
     static let fileName = "probe.log"
     static let payloadLength = 16
     static let recordLength = 8 + payloadLength
 
-    enum RecoveryNote: Equatable {
-        case clean(records: Int)
-        case tornTail(records: Int, offset: Int, discardedBytes: Int)
-        case corruption(records: Int, offset: Int, discardedBytes: Int)
+    struct RecoveryNote: Equatable, CustomStringConvertible {
+        var records = 0
+        var corruptRecords = 0
+        var firstCorruptOffset: Int?
+        var tornTailBytes = 0
+
+        var description: String {
+            var text = "log records=\(records)"
+            if let firstCorruptOffset {
+                text += " corrupt-skipped=\(corruptRecords) first-at=\(firstCorruptOffset)"
+            }
+            if tornTailBytes > 0 {
+                text += " torn-tail-cut=\(tornTailBytes)"
+            }
+            return firstCorruptOffset == nil && tornTailBytes == 0 ? text + " clean" : text
+        }
     }
 
     private let disk: any Disk
@@ -38,22 +51,21 @@ struct ProbeLog {
         let bytes = size > 0 ? try disk.read(file, offset: 0, count: size) : []
         var items: [ProbeItem] = []
         var offset = 0
-        var note = RecoveryNote.clean(records: 0)
+        var note = RecoveryNote()
         while offset < bytes.count {
             if let item = decodeRecord(bytes, at: offset, skipChecksum: skipChecksum) {
                 items.append(item)
-                offset += recordLength
-                continue
+            } else if bytes.count - offset <= recordLength {
+                note.tornTailBytes = bytes.count - offset
+                break
+            } else {
+                note.corruptRecords += 1
+                note.firstCorruptOffset = note.firstCorruptOffset ?? offset
             }
-            let discarded = bytes.count - offset
-            note = discarded <= recordLength
-                ? .tornTail(records: items.count, offset: offset, discardedBytes: discarded)
-                : .corruption(records: items.count, offset: offset, discardedBytes: discarded)
-            break
+            offset += recordLength
         }
-        if case .clean = note {
-            note = .clean(records: items.count)
-        } else {
+        note.records = items.count
+        if note.tornTailBytes > 0 {
             try disk.truncate(file, size: offset)
             try disk.sync(file)
         }

@@ -41,16 +41,9 @@ final class ProbeWorkload: SimWorkload {
 
     func startNote(_ host: SimHost) -> String? {
         guard let server = host.process as? ProbeServer, let note = server.recoveryNote else { return nil }
-        switch note {
-        case let .clean(records):
-            return "log clean records=\(records)"
-        case let .tornTail(records, offset, discarded):
-            host.simulation.coverage.hit(.recoveryFoundTornTail)
-            return "log torn-tail records=\(records) cut-at=\(offset) discarded=\(discarded)"
-        case let .corruption(records, offset, discarded):
-            host.simulation.coverage.hit(.recoveryFoundCorruption)
-            return "log corruption records=\(records) cut-at=\(offset) discarded=\(discarded)"
-        }
+        if note.tornTailBytes > 0 { host.simulation.coverage.hit(.recoveryFoundTornTail) }
+        if note.corruptRecords > 0 { host.simulation.coverage.hit(.recoveryFoundCorruption, times: note.corruptRecords) }
+        return note.description
     }
 
     // MARK: what the clients wrote
