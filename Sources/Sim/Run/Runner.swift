@@ -93,7 +93,11 @@ public enum Replayer {
         }
         let request = RunRequest(
             scenarioFile: trace.scenarioFile, scenario: scenario, seed: trace.seed, mutations: mutations, build: build)
-        let lastStep = trace.events.isEmpty ? 0 : UInt64(trace.events.count - 1)
+        guard !trace.events.isEmpty else {
+            throw InputError(file: traceFile, line: nil, field: "events",
+                message: "the trace has no event lines; record it again with aegis sim run --trace")
+        }
+        let lastStep = UInt64(trace.events.count - 1)
         let until = min(window.untilStep ?? lastStep, lastStep)
         let output = Runner.run(request, recording: true, echo: echo, captureAtStep: until)
         guard let replayed = output.trace else { preconditionFailure("a recording run returns its trace") }
