@@ -194,3 +194,36 @@ extension String {
         #expect(total[.livenessReached] == 40)
     }
 }
+
+/// Random faults arrive at their configured rates (Poisson arrivals per minute).
+@Suite struct FaultRateTests {
+    @Test func processNetworkAndClockFaultsArriveAtTheirRates() throws {
+        let parsed = try scenario("""
+            name: rates
+            topology: {nodes: 3}
+            workload: {clients: 1, operations: 0, ack_quorum: 1}
+            duration: 10m
+            liveness_bound: 5s
+            faults:
+              network: {partitions_per_minute: 3, partition_duration: [100ms, 500ms], clogs_per_minute: 4}
+              process: {crashes_per_minute: 6, restart_delay: [10ms, 100ms], pauses_per_minute: 2, pause_duration: [10ms, 100ms]}
+              clock: {jumps_per_minute: 5}
+            """)
+        var total = Coverage()
+        let seeds = UInt64(1)...5
+        for seed in seeds {
+            let coverage = run(parsed, seed: seed).result.coverage
+            for probe in CoverageProbe.allCases { total.hit(probe, times: coverage[probe]) }
+        }
+        let minutes = 10.0 * Double(seeds.count)
+        let expectations: [(CoverageProbe, Double)] = [
+            (.processCrashed, 6), (.processPaused, 2), (.partitionStarted, 3), (.linkClogged, 4), (.clockJumped, 5),
+        ]
+        for (probe, perMinute) in expectations {
+            let expected = perMinute * minutes
+            // Poisson: the standard deviation is the square root of the mean; allow four.
+            #expect(abs(Double(total[probe]) - expected) < 4 * expected.squareRoot(),
+                "\(probe.name): \(total[probe]) in \(minutes) minutes, expected about \(expected)")
+        }
+    }
+}
