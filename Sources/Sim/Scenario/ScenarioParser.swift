@@ -186,11 +186,18 @@ private struct FieldReader {
             }
         }
         guard scenario.durationNanoseconds > 0 else { throw fail(root, "duration", "must be longer than zero") }
+        guard scenario.livenessBoundNanoseconds > 0 else {
+            throw fail(root, "liveness_bound", "must be longer than zero; it is the time the cluster gets to finish after faults heal")
+        }
         guard scenario.workload.ackQuorum <= scenario.servers else {
             throw fail(root, "workload.ack_quorum", "must not exceed the number of nodes (\(scenario.servers))")
         }
         // The schedule was checked against the node count seen so far; check again now
         // that the whole file is read, since topology may come after schedule.
+        for (fault, location) in zip(scenario.schedule, scheduleLocations) where fault.atNanoseconds >= scenario.durationNanoseconds {
+            throw InputError(file: file, line: location.line, field: location.field,
+                message: "happens at or after the end of the fault phase (duration); schedule it earlier or lengthen duration")
+        }
         for (fault, location) in zip(scenario.schedule, scheduleLocations) {
             for node in fault.action.nodes where node > scenario.servers {
                 throw InputError(file: file, line: location.line, field: location.field,
