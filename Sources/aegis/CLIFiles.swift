@@ -19,14 +19,14 @@ enum CLIFiles {
         return text
     }
 
-    static func writeText(_ text: String, to path: String) throws(CLIFailure) {
+    static func writeText(_ text: String, to path: String, what: String = "the trace") throws(CLIFailure) {
         let url = URL(fileURLWithPath: path)
         do {
             try FileManager.default.createDirectory(
                 at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
             try Data(text.utf8).write(to: url, options: .atomic)
         } catch {
-            throw CLIFailure(code: AegisExitCode.badInput, message: "\(path): cannot write the trace (\(error.localizedDescription)); check the directory")
+            throw CLIFailure(code: AegisExitCode.badInput, message: "\(path): cannot write \(what) (\(error.localizedDescription)); check the directory")
         }
     }
 

@@ -1,3 +1,4 @@
+import Aegis
 import ArgumentParser
 import Sim
 
@@ -30,6 +31,11 @@ struct SimRun: ParsableCommand {
         help: ArgumentHelp("Plant a known bug, to see a checker catch it (repeatable): \(mutationNames).", valueName: "name"))
     var mutations: [String] = []
 
+    @Option(help: ArgumentHelp(
+        "Write the register workload's history as JSON lines (process, type, f, key, value, time), for outside checkers.",
+        valueName: "file"))
+    var history: String?
+
     @Flag(help: "Print every event of the run as it happens (the trace's timeline).")
     var verbose = false
 
@@ -51,6 +57,12 @@ struct SimRun: ParsableCommand {
         }
         if let tracePath, let traceFile {
             try CLIFiles.writeText(traceFile.render(), to: tracePath)
+        }
+        if let history {
+            guard let lines = output.history else {
+                throw CLIFailure.badInput("--history needs a workload that keeps a history (kind: register); \(scenario) runs \(request.scenario.workload.kind.rawValue)")
+            }
+            try CLIFiles.writeText(lines.map { $0 + "\n" }.joined(), to: history, what: "the history")
         }
         printResult(output.result, request: request, wall: elapsed, tracePath: tracePath)
         if output.result.outcome != .pass {
@@ -85,18 +97,40 @@ struct SimRun: ParsableCommand {
         if let tracePath {
             print("trace     \(tracePath)")
         }
+        if let history {
+            print("history   \(history)")
+        }
         if result.outcome != .pass {
             print("reproduce \(request.reproduceCommand)")
         }
     }
 }
 
-let mutationNames = ProbeMutation.allCases.map(\.rawValue).joined(separator: ", ")
+let mutationNames = Mutation.allCases.map(\.rawValue).joined(separator: ", ")
 
-func parseMutations(_ names: [String]) throws(CLIFailure) -> [ProbeMutation] {
-    var mutations: [ProbeMutation] = []
+struct SimMutations: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mutations",
+        abstract: "List the planted bugs that --mutation can switch on.",
+        discussion: """
+            Each planted bug is a deliberately wrong variant of engine or simulator code. \
+            A checker is trusted only after it has caught its planted bug: \
+            aegis sim sweep Scenarios/partitions.yaml --seeds 1..200 --mutation NAME
+            """
+    )
+
+    func run() throws {
+        let width = Mutation.allCases.map(\.rawValue.count).max() ?? 0
+        for mutation in Mutation.allCases {
+            print("\(mutation.rawValue.padding(width))  \(mutation.summary)")
+        }
+    }
+}
+
+func parseMutations(_ names: [String]) throws(CLIFailure) -> [Mutation] {
+    var mutations: [Mutation] = []
     for name in names {
-        guard let mutation = ProbeMutation(rawValue: name) else {
+        guard let mutation = Mutation(rawValue: name) else {
             throw .badInput("--mutation '\(name)' is not a known mutation; use one of \(mutationNames)")
         }
         mutations.append(mutation)

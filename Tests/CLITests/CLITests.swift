@@ -12,9 +12,9 @@ import Testing
         let second = directory.appendingPathComponent("b.trace")
         var environment = ProcessInfo.processInfo.environment
         environment["SWIFT_DETERMINISTIC_HASHING"] = nil
-        let a = try AegisProcess.run(["sim", "run", "Scenarios/\(name).yaml", "--seed", "\(seed)", "--trace", first.path], environment: environment)
+        let a = try AegisProcess.run(["sim", "run", "Scenarios/probe/\(name).yaml", "--seed", "\(seed)", "--trace", first.path], environment: environment)
         environment["SWIFT_DETERMINISTIC_HASHING"] = "1"
-        let b = try AegisProcess.run(["sim", "run", "Scenarios/\(name).yaml", "--seed", "\(seed)", "--trace", second.path], environment: environment)
+        let b = try AegisProcess.run(["sim", "run", "Scenarios/probe/\(name).yaml", "--seed", "\(seed)", "--trace", second.path], environment: environment)
         #expect(a.status == 0, "\(a.standardOutput)\(a.standardError)")
         #expect(b.status == 0)
         let textA = try AegisProcess.read(first)
@@ -29,7 +29,7 @@ import Testing
         var events: [String] = []
         for seed in [1, 2] {
             let path = directory.appendingPathComponent("\(seed).trace").path
-            _ = try AegisProcess.run(["sim", "run", "Scenarios/smoke.yaml", "--seed", "\(seed)", "--trace", path])
+            _ = try AegisProcess.run(["sim", "run", "Scenarios/probe/smoke.yaml", "--seed", "\(seed)", "--trace", path])
             let text = try AegisProcess.read(URL(fileURLWithPath: path))
             events.append(String(text[text.range(of: "\nevents\n")!.upperBound...]))
         }
@@ -42,7 +42,7 @@ import Testing
         let directory = try AegisProcess.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let trace = directory.appendingPathComponent("a.trace")
-        _ = try AegisProcess.run(["sim", "run", "Scenarios/smoke.yaml", "--seed", "42", "--trace", trace.path])
+        _ = try AegisProcess.run(["sim", "run", "Scenarios/probe/smoke.yaml", "--seed", "42", "--trace", trace.path])
         let replay = try AegisProcess.run(["sim", "replay", trace.path])
         #expect(replay.status == 0)
         #expect(replay.standardOutput.contains("reproduced: identical through step"))
@@ -63,7 +63,7 @@ import Testing
         let directory = try AegisProcess.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let trace = directory.appendingPathComponent("a.trace")
-        _ = try AegisProcess.run(["sim", "run", "Scenarios/smoke.yaml", "--seed", "1", "--trace", trace.path])
+        _ = try AegisProcess.run(["sim", "run", "Scenarios/probe/smoke.yaml", "--seed", "1", "--trace", trace.path])
         let replay = try AegisProcess.run(["sim", "replay", trace.path, "--verbose", "--node", "n2", "--from", "100", "--until", "400"])
         #expect(replay.status == 0)
         let timeline = replay.standardOutput.components(separatedBy: "\n").filter { $0.hasPrefix("  ") }
@@ -75,7 +75,7 @@ import Testing
 
 @Suite struct ExitCodeTests {
     @Test func passingRunExitsZeroAndPrintsOptionsFirst() throws {
-        let result = try AegisProcess.run(["sim", "run", "Scenarios/smoke.yaml", "--seed", "42"])
+        let result = try AegisProcess.run(["sim", "run", "Scenarios/probe/smoke.yaml", "--seed", "42"])
         #expect(result.status == 0)
         #expect(result.standardOutput.hasPrefix("scenario  smoke"))
         #expect(result.standardOutput.contains("network.loss"))
@@ -86,26 +86,26 @@ import Testing
         let directory = try AegisProcess.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let safety = try AegisProcess.run(
-            ["sim", "sweep", "\(AegisProcess.packageRoot.path)/Scenarios/crashes.yaml", "--seeds", "1..60",
+            ["sim", "sweep", "\(AegisProcess.packageRoot.path)/Scenarios/probe/crashes.yaml", "--seeds", "1..60",
              "--mutation", "probe-skip-sync", "--trace-dir", directory.path, "--traces-max", "1"], in: directory)
         #expect(safety.status == 1, "\(safety.standardOutput)")
         #expect(safety.standardOutput.contains("reproduce: aegis sim run"))
         let failing = try #require(safety.standardOutput.components(separatedBy: "\n").first { $0.hasPrefix("  seed ") })
         let seed = failing.components(separatedBy: " ").filter { !$0.isEmpty }[1]
         let single = try AegisProcess.run(
-            ["sim", "run", "\(AegisProcess.packageRoot.path)/Scenarios/crashes.yaml", "--seed", seed,
+            ["sim", "run", "\(AegisProcess.packageRoot.path)/Scenarios/probe/crashes.yaml", "--seed", seed,
              "--mutation", "probe-skip-sync"], in: directory)
         #expect(single.status == 1)
         #expect(single.standardOutput.contains("trace     Traces/new/crashes-seed\(seed).trace"))
         #expect(FileManager.default.fileExists(atPath: directory.appendingPathComponent("Traces/new/crashes-seed\(seed).trace").path))
 
-        let liveness = try AegisProcess.run(["sim", "run", "Scenarios/crashes.yaml", "--seed", "1", "--mutation", "probe-no-gossip", "--trace", directory.appendingPathComponent("l.trace").path])
+        let liveness = try AegisProcess.run(["sim", "run", "Scenarios/probe/crashes.yaml", "--seed", "1", "--mutation", "probe-no-gossip", "--trace", directory.appendingPathComponent("l.trace").path])
         #expect(liveness.status == 3)
     }
 
     @Test func sweepShardsSplitTheSeeds() throws {
-        let whole = try AegisProcess.run(["sim", "sweep", "Scenarios/smoke.yaml", "--seeds", "1..9", "--jobs", "2"])
-        let shard = try AegisProcess.run(["sim", "sweep", "Scenarios/smoke.yaml", "--seeds", "1..9", "--shard", "2/3"])
+        let whole = try AegisProcess.run(["sim", "sweep", "Scenarios/probe/smoke.yaml", "--seeds", "1..9", "--jobs", "2"])
+        let shard = try AegisProcess.run(["sim", "sweep", "Scenarios/probe/smoke.yaml", "--seeds", "1..9", "--shard", "2/3"])
         #expect(whole.status == 0)
         #expect(whole.standardOutput.contains("9 seeds on 2 jobs"))
         #expect(whole.standardOutput.contains("passed    9"))
@@ -144,11 +144,11 @@ import Testing
 
     @Test(arguments: [
         ["sim", "run", "Scenarios/missing.yaml", "--seed", "1"],
-        ["sim", "run", "Scenarios/smoke.yaml"],
-        ["sim", "run", "Scenarios/smoke.yaml", "--seed", "-1"],
-        ["sim", "run", "Scenarios/smoke.yaml", "--seed", "1", "--mutation", "nope"],
-        ["sim", "sweep", "Scenarios/smoke.yaml", "--seeds", "9..1"],
-        ["sim", "sweep", "Scenarios/smoke.yaml", "--seeds", "1..3", "--shard", "4/3"],
+        ["sim", "run", "Scenarios/probe/smoke.yaml"],
+        ["sim", "run", "Scenarios/probe/smoke.yaml", "--seed", "-1"],
+        ["sim", "run", "Scenarios/probe/smoke.yaml", "--seed", "1", "--mutation", "nope"],
+        ["sim", "sweep", "Scenarios/probe/smoke.yaml", "--seeds", "9..1"],
+        ["sim", "sweep", "Scenarios/probe/smoke.yaml", "--seeds", "1..3", "--shard", "4/3"],
         ["sim", "replay", "Scenarios"],
         ["sim", "frobnicate"],
     ])

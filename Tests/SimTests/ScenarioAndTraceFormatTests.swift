@@ -65,7 +65,7 @@ import Testing
         ("name: x\nworkload: {ack_quorum: 5}\n", "bad.yaml:1: field 'workload.ack_quorum': must not exceed the number of nodes (3)"),
         ("name: x\nfaults: [1, 2]\n", "bad.yaml:2: field 'faults': must be a mapping of keys to values"),
         ("name: x\n  bad: indentation\n", "bad.yaml:2: is not valid YAML: mapping values are not allowed in this context at column 6"),
-        ("", "bad.yaml:1: the scenario is empty; start from Scenarios/smoke.yaml"),
+        ("", "bad.yaml:1: the scenario is empty; start from Scenarios/probe/smoke.yaml"),
     ])
     func malformedInputIsOneClearLine(text: String, message: String) {
         do {

@@ -14,7 +14,7 @@ func scenario(_ yaml: String, file: String = "test.yaml") throws -> Scenario {
 
 func shippedScenario(_ name: String) throws -> Scenario {
     let path = "\(packageRoot)/Scenarios/\(name).yaml"
-    return try ScenarioParser.parse(text: try readFile(path), file: "Scenarios/\(name).yaml")
+    return try ScenarioParser.parse(text: try readFile(path), file: "Scenarios/probe/\(name).yaml")
 }
 
 /// Tests may read files; the simulator may not.
@@ -45,7 +45,7 @@ func bareSimulation(nodes: Int = 3, seed: UInt64 = 1) throws -> Simulation {
     return Simulation(scenario: try scenario(text), seed: seed)
 }
 
-func run(_ scenario: Scenario, seed: UInt64, mutations: [ProbeMutation] = [], recording: Bool = false) -> RunOutput {
+func run(_ scenario: Scenario, seed: UInt64, mutations: [Mutation] = [], recording: Bool = false) -> RunOutput {
     Runner.run(
         RunRequest(scenarioFile: "test.yaml", scenario: scenario, seed: seed, mutations: mutations, build: "test"),
         recording: recording)

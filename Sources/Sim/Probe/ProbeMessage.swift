@@ -93,12 +93,3 @@ enum ProbeMessage: Equatable, Sendable {
     }
 }
 
-/// Planted bugs in the probe protocol, to show the checkers catch what they claim to.
-public enum ProbeMutation: String, Sendable, CaseIterable {
-    /// Acknowledge writes without syncing the log: a crash loses acknowledged data.
-    case skipSync = "probe-skip-sync"
-    /// Accept log records whose checksum does not match: corrupt data is served.
-    case ignoreChecksum = "probe-ignore-checksum"
-    /// Never run anti-entropy: replicas that missed an item never converge.
-    case noGossip = "probe-no-gossip"
-}

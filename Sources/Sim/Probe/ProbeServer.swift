@@ -13,7 +13,7 @@ final class ProbeServer: NodeProcess {
         var ackQuorum: Int
         var gossipIntervalNanoseconds: UInt64
         var retransmitIntervalNanoseconds: UInt64
-        var mutations: [ProbeMutation]
+        var mutations: [Mutation]
     }
 
     private struct PendingPut {
@@ -43,13 +43,13 @@ final class ProbeServer: NodeProcess {
         self.configuration = configuration
     }
 
-    private func has(_ mutation: ProbeMutation) -> Bool {
+    private func has(_ mutation: Mutation) -> Bool {
         configuration.mutations.contains(mutation)
     }
 
     func start() throws(DiskError) {
         let (log, recovered, note) = try ProbeLog.open(
-            disk: environment.disk, skipChecksum: has(.ignoreChecksum))
+            disk: environment.disk, skipChecksum: has(.probeIgnoreChecksum))
         self.log = log
         recoveryNote = note
         for item in recovered where items[item.id] == nil {
@@ -149,13 +149,13 @@ final class ProbeServer: NodeProcess {
     }
 
     private func gossip() {
-        guard !has(.noGossip), !configuration.peers.isEmpty else { return }
+        guard !has(.probeNoGossip), !configuration.peers.isEmpty else { return }
         let peer = configuration.peers[Int(environment.entropy.uniform(below: UInt64(configuration.peers.count)))]
         send(.digest(wantReply: true, ids: Array(sortedIDs.prefix(ProbeMessage.idsPerDigestMax))), to: peer)
     }
 
     private func answerDigest(wantReply: Bool, ids: [UInt64], from peer: NodeID) {
-        guard !has(.noGossip) else { return }
+        guard !has(.probeNoGossip) else { return }
         let theirs = ids.isSorted ? ids : ids.sorted()
         var missing: [UInt64] = []
         var cursor = 0
@@ -190,7 +190,7 @@ final class ProbeServer: NodeProcess {
         }
         guard !fresh.isEmpty, var log else { return }
         try log.append(fresh)
-        if !has(.skipSync) {
+        if !has(.probeSkipSync) {
             try log.sync()
         }
         self.log = log

@@ -9,12 +9,12 @@ import Aegis
 /// - liveness: every client finished and the servers converged within the bound.
 final class ProbeWorkload: SimWorkload {
     private let spec: WorkloadSpec
-    private let mutations: [ProbeMutation]
+    private let mutations: [Mutation]
     private let checks: [CheckName]
     private var checkedCount: [Int: Int] = [:]
     private var checkedIncarnation: [Int: UInt32] = [:]
 
-    init(spec: WorkloadSpec, mutations: [ProbeMutation], checks: [CheckName]) {
+    init(spec: WorkloadSpec, mutations: [Mutation], checks: [CheckName]) {
         self.spec = spec
         self.mutations = mutations
         self.checks = checks

@@ -24,6 +24,13 @@ public enum CoverageProbe: Int, CaseIterable, Sendable {
     case recoveryFoundCorruption
     case clockJumped
     case livenessReached
+    case raftLeaderElected
+    case raftSnapshotInstalled
+    case raftReadServed
+    case raftMembershipChanged
+    case raftTwinCopyUsed
+    case raftLogDamaged
+    case raftLogRepaired
 
     public var name: String {
         switch self {
@@ -49,6 +56,13 @@ public enum CoverageProbe: Int, CaseIterable, Sendable {
         case .recoveryFoundCorruption: return "recovery: corrupt record detected"
         case .clockJumped: return "clock: wall clock jump"
         case .livenessReached: return "liveness: all work finished within the bound"
+        case .raftLeaderElected: return "raft: a leader elected"
+        case .raftSnapshotInstalled: return "raft: a follower installed a snapshot"
+        case .raftReadServed: return "raft: a read served"
+        case .raftMembershipChanged: return "raft: a membership change committed"
+        case .raftTwinCopyUsed: return "recovery: a frame read from its second copy"
+        case .raftLogDamaged: return "recovery: own log damaged, votes withheld"
+        case .raftLogRepaired: return "raft: a damaged log repaired by the leader"
         }
     }
 }

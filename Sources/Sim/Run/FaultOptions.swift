@@ -22,6 +22,8 @@ public struct FaultOptions: Sendable {
     var pauseDuration = DrawRange.zero
     var jumpsPerMinute = 0.0
     var jump = DrawRange.zero
+    /// Servers that stay down through the liveness phase.
+    public var permanentFailures = 0
     public var clocks: [ClockSetting] = []
     /// What was drawn, in a fixed order, as text.
     public private(set) var listing: [(key: String, value: String)] = []
@@ -67,6 +69,13 @@ public struct FaultOptions: Sendable {
         restartDelay = drawer.keep("process.restart_delay", faults.process.restartDelayNanoseconds, into: &listing)
         pausesPerMinute = drawer.rate("process.pauses_per_minute", faults.process.pausesPerMinute, into: &listing)
         pauseDuration = drawer.keep("process.pause_duration", faults.process.pauseDurationNanoseconds, into: &listing)
+
+        if !faults.process.permanentFailures.isZero {
+            drawer.group("liveness")
+            let range = faults.process.permanentFailures
+            permanentFailures = Int(drawer.uniformInteger(Int(range.lower)...Int(range.upper)))
+            listing.append(("process.permanent_failures", String(permanentFailures)))
+        }
 
         drawer.group("clock")
         jumpsPerMinute = drawer.rate("clock.jumps_per_minute", faults.clock.jumpsPerMinute, into: &listing)
@@ -126,6 +135,10 @@ private struct Drawer {
         let value = UInt64(random.uniform(in: range.lower...range.upper).rounded())
         listing.append((key, formatDuration(value)))
         return value
+    }
+
+    func uniformInteger(_ range: ClosedRange<Int>) -> Int {
+        range.lowerBound + Int(random.uniform(below: UInt64(range.upperBound - range.lowerBound + 1)))
     }
 
     /// A range kept as a range: each event draws its own value from it.

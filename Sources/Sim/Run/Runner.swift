@@ -5,11 +5,11 @@ public struct RunRequest: Sendable {
     public var scenarioFile: String
     public var scenario: Scenario
     public var seed: UInt64
-    public var mutations: [ProbeMutation]
+    public var mutations: [Mutation]
     /// Who made the trace: program version and a digest of the executable.
     public var build: String
 
-    public init(scenarioFile: String, scenario: Scenario, seed: UInt64, mutations: [ProbeMutation], build: String) {
+    public init(scenarioFile: String, scenario: Scenario, seed: UInt64, mutations: [Mutation], build: String) {
         self.scenarioFile = scenarioFile
         self.scenario = scenario
         self.seed = seed
@@ -18,8 +18,8 @@ public struct RunRequest: Sendable {
     }
 
     /// The mutations of the scenario and of the request together, each once, in a fixed order.
-    public var allMutations: [ProbeMutation] {
-        ProbeMutation.allCases.filter { mutations.contains($0) || scenario.mutations.contains($0.rawValue) }
+    public var allMutations: [Mutation] {
+        Mutation.allCases.filter { mutations.contains($0) || scenario.mutations.contains($0.rawValue) }
     }
 
     /// The command that reproduces this run.
@@ -49,7 +49,8 @@ public enum Runner {
                 finalHash: result.finalHash, outcome: result.outcome.rawValue)
         }
         return RunOutput(
-            result: result, trace: trace, options: simulation.options, capturedHash: simulation.trace.capturedHash)
+            result: result, trace: trace, options: simulation.options, capturedHash: simulation.trace.capturedHash,
+            history: simulation.historyLines)
     }
 }
 
@@ -59,6 +60,8 @@ public struct RunOutput {
     public var options: FaultOptions
     /// The running hash after the step asked for with `captureAtStep`.
     public var capturedHash: UInt64?
+    /// The register history as JSON lines, when the workload keeps one.
+    public var history: [String]?
 }
 
 /// The answer of a replay.
@@ -84,9 +87,9 @@ public enum Replayer {
         echo: ((String) -> Void)? = nil
     ) throws(InputError) -> ReplayVerdict {
         let scenario = try ScenarioParser.parse(text: trace.scenarioText, file: "\(traceFile) (embedded scenario)")
-        var mutations: [ProbeMutation] = []
+        var mutations: [Mutation] = []
         for name in trace.mutations {
-            guard let mutation = ProbeMutation(rawValue: name) else {
+            guard let mutation = Mutation(rawValue: name) else {
                 throw InputError(file: traceFile, line: 5, field: "mutations", message: "'\(name)' is not a mutation this build knows")
             }
             mutations.append(mutation)

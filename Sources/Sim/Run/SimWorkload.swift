@@ -15,4 +15,10 @@ protocol SimWorkload: AnyObject {
     func finalCheck(_ simulation: Simulation, completed: Bool) -> [Violation]
     /// One line of figures for the run summary.
     func summary(_ simulation: Simulation) -> String
+    /// The client history as JSON lines, for workloads that keep one.
+    var historyLines: [String]? { get }
+}
+
+extension SimWorkload {
+    var historyLines: [String]? { nil }
 }

@@ -42,7 +42,9 @@ public final class Simulation {
     public let scenario: Scenario
     public let seed: UInt64
     public let options: FaultOptions
-    public let mutations: [ProbeMutation]
+    public let mutations: [Mutation]
+    /// Servers kept down through the liveness phase.
+    private var permanentlyFailed: [Bool] = []
     public let trace: TraceRecorder
     public internal(set) var coverage = Coverage()
     public private(set) var nowNanoseconds: UInt64 = 0
@@ -61,7 +63,7 @@ public final class Simulation {
     static let clientNodeBase: UInt32 = 100
 
     public init(
-        scenario: Scenario, seed: UInt64, mutations: [ProbeMutation] = [], recording: Bool = false,
+        scenario: Scenario, seed: UInt64, mutations: [Mutation] = [], recording: Bool = false,
         echo: ((String) -> Void)? = nil, stepLimit: UInt64 = 50_000_000
     ) {
         self.scenario = scenario
@@ -71,7 +73,12 @@ public final class Simulation {
         options = FaultOptions(scenario: scenario, seed: seed)
         trace = TraceRecorder(recording: recording, echo: echo)
         faultRandom = SeededRandom.derive(root: seed, subsystem: "faults.random")
-        workload = ProbeWorkload(spec: scenario.workload, mutations: mutations, checks: scenario.checks)
+        switch scenario.workload.kind {
+        case .gset:
+            workload = ProbeWorkload(spec: scenario.workload, mutations: mutations, checks: scenario.checks)
+        case .register:
+            workload = RegisterWorkload(scenario: scenario, mutations: mutations)
+        }
         buildCluster()
     }
 
@@ -83,7 +90,7 @@ public final class Simulation {
         let raw = Int(node.rawValue)
         if raw >= 1, raw <= scenario.servers { return hosts[raw - 1] }
         let client = raw - Int(Simulation.clientNodeBase)
-        if client >= 1, client <= scenario.workload.clients { return hosts[scenario.servers + client - 1] }
+        if client >= 1, client <= scenario.clientProcesses { return hosts[scenario.servers + client - 1] }
         return nil
     }
 
@@ -98,13 +105,14 @@ public final class Simulation {
             host.disk.rates = options.disk
             hosts.append(host)
         }
-        for number in 1...max(scenario.workload.clients, 1) where scenario.workload.clients > 0 {
+        for number in 1...max(scenario.clientProcesses, 1) where scenario.clientProcesses > 0 {
             let node = NodeID(Simulation.clientNodeBase + UInt32(number))
             let host = SimHost(node: node, index: hosts.count, role: .client, simulation: self)
             host.disk = SimDisk(host: host, sectorSize: 512, capacityBytes: 1 << 20,
                 random: SeededRandom.derive(root: seed, subsystem: "disk.client.\(number)"))
             hosts.append(host)
         }
+        permanentlyFailed = Array(repeating: false, count: hosts.count)
         network = SimNetwork(simulation: self, hosts: hosts)
         network.rates = options.network
     }
@@ -243,7 +251,7 @@ public final class Simulation {
     }
 
     private func boot(_ host: SimHost) {
-        guard host.status == .down else { return }
+        guard host.status == .down, !permanentlyFailed[host.index] else { return }
         let servers = serverIDs
         host.boot { environment in
             host.role == .server
@@ -461,12 +469,36 @@ public final class Simulation {
             host.disk.rates.crashAtDiskCall = 0
         }
         record(nil, "phase.liveness", 0, "faults healed; bound \(formatDuration(scenario.livenessBoundNanoseconds))")
-        for host in hosts {
+        choosePermanentFailures()
+        for host in hosts where !permanentlyFailed[host.index] {
             resume(host)
             if host.status == .down { schedule(at: nowNanoseconds, .boot(host: host.index)) }
         }
         schedule(at: nowNanoseconds, .livenessProbe)
     }
+
+    /// The drawn number of servers fail for good: crashed now, never restarted.
+    private func choosePermanentFailures() {
+        var candidates = Array(serverHosts)
+        for _ in 0..<options.permanentFailures where !candidates.isEmpty {
+            let host = candidates.remove(at: faultRandom.uniform(in: 0...(candidates.count - 1)))
+            permanentlyFailed[host.index] = true
+            if host.status != .down {
+                let summary = host.crash()
+                coverage.hit(.processCrashed)
+                record(host.node, "process.crash", 0, "permanent failure; \(summary)")
+            } else {
+                record(host.node, "process.fail-permanently", 0, "stays down")
+            }
+        }
+    }
+
+    func isPermanentlyFailed(_ host: SimHost) -> Bool {
+        permanentlyFailed[host.index]
+    }
+
+    /// The register history as JSON lines, when the workload keeps one.
+    public var historyLines: [String]? { workload.historyLines }
 
     private func record(_ node: NodeID?, _ kind: String, _ digest: UInt64, _ detail: @autoclosure () -> String) {
         trace.record(time: nowNanoseconds, node: node, kind: kind, digest: digest, detail: detail())

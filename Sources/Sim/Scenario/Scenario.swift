@@ -25,24 +25,66 @@ public enum ExpectedOutcome: String, Sendable, CaseIterable {
     case livenessViolation = "liveness_violation"
 }
 
-/// What a scenario checks. `integrity` and `durability` are safety checks; `convergence`
-/// and `liveness` are judged at the end of the liveness phase.
+/// What a scenario checks. `integrity`, `raft-safety`, `linearizability` and
+/// `durability` are safety checks; `convergence` and `liveness` are judged at the end
+/// of the liveness phase.
 public enum CheckName: String, Sendable, CaseIterable {
     case integrity
+    case raftSafety = "raft-safety"
+    case linearizability
     case durability
     case convergence
     case liveness
 }
 
-/// The probe protocol's knobs (see `Probe/`).
+/// The workloads a scenario can run.
+public enum WorkloadKind: String, Sendable, CaseIterable {
+    /// The probe protocol: a quorum-acknowledged, gossip-repaired grow-only set.
+    case gset
+    /// Raft key-value registers: read, write and compare-and-set on a few keys.
+    case register
+}
+
+/// The workload's knobs. `ack_quorum` and `gossip_interval` belong to gset; `keys`,
+/// the mix and `operation_timeout` to register.
 public struct WorkloadSpec: Equatable, Sendable {
-    public var kind = "gset"
+    public var kind = WorkloadKind.gset
     public var clients = 3
     public var operations = 100
     public var ackQuorum = 2
     public var requestTimeoutNanoseconds: UInt64 = 500 * Nanoseconds.perMillisecond
     public var thinkTimeNanoseconds = DrawRange(1e6, 50e6)
     public var gossipIntervalNanoseconds: UInt64 = 100 * Nanoseconds.perMillisecond
+    public var keys = 3
+    public var readShare = 0.4
+    public var writeShare = 0.4
+    public var casShare = 0.2
+    /// A register client gives up on an operation after this (recording it as unknown)
+    /// during the fault phase; in the liveness phase it never gives up.
+    public var operationTimeoutNanoseconds: UInt64 = 2 * Nanoseconds.perSecond
+}
+
+/// Raft settings for the register workload's nodes.
+public struct RaftSpec: Equatable, Sendable {
+    public var tickNanoseconds: UInt64 = 10 * Nanoseconds.perMillisecond
+    public var electionTicks = 10
+    public var heartbeatTicks = 2
+    public var inflightMax = 32
+    public var entriesPerMessageMax = 64
+    public var snapshotEveryEntries = 1000
+    public var snapshotChunkBytes = 64 * 1024
+    public var segmentBytes = 1 << 20
+}
+
+/// Operator actions during the fault phase: membership changes and leadership
+/// transfers, made by an admin client through the same protocol as any client.
+public struct MembershipSpec: Equatable, Sendable {
+    public var changesPerMinute = 0.0
+    public var transfersPerMinute = 0.0
+    public var votersMin = 3
+    public var votersMax = 16
+
+    public var isActive: Bool { changesPerMinute > 0 || transfersPerMinute > 0 }
 }
 
 public struct NetworkFaultRanges: Equatable, Sendable {
@@ -83,6 +125,8 @@ public struct ProcessFaultRanges: Equatable, Sendable {
     public var crashesPerMinute = DrawRange.zero
     public var crashAtDiskCall = DrawRange.zero
     public var restartDelayNanoseconds = DrawRange(100e6, 2e9)
+    /// Servers that stay down through the liveness phase (at most a minority of voters).
+    public var permanentFailures = DrawRange.zero
     public var pausesPerMinute = DrawRange.zero
     public var pauseDurationNanoseconds = DrawRange(100e6, 2e9)
 }
@@ -145,7 +189,11 @@ public struct Scenario: Equatable, Sendable {
     public var name: String
     public var description = ""
     public var servers = 3
+    /// Voters of the initial configuration, n1 up (the rest start outside the cluster).
+    public var voters = 3
     public var workload = WorkloadSpec()
+    public var raft = RaftSpec()
+    public var membership = MembershipSpec()
     public var durationNanoseconds: UInt64 = 10 * Nanoseconds.perSecond
     public var livenessBoundNanoseconds: UInt64 = 30 * Nanoseconds.perSecond
     public var faults = FaultRanges()
@@ -159,5 +207,10 @@ public struct Scenario: Equatable, Sendable {
 
     public init(name: String) {
         self.name = name
+    }
+
+    /// Client processes: the workload's clients, plus the admin when membership is on.
+    public var clientProcesses: Int {
+        workload.clients + (workload.kind == .register && membership.isActive ? 1 : 0)
     }
 }

@@ -147,7 +147,7 @@ private struct FieldReader {
 
     mutating func scenario(_ root: Node) throws(InputError) -> Scenario {
         let pairs = try mapping(root, "", known: [
-            "name", "description", "topology", "workload", "duration", "liveness_bound",
+            "name", "description", "topology", "workload", "raft", "membership", "duration", "liveness_bound",
             "faults", "schedule", "checks", "expect", "mutations",
         ])
         guard let nameNode = pairs.first(where: { $0.0 == "name" })?.1 else {
@@ -160,8 +160,10 @@ private struct FieldReader {
         for (key, value) in pairs {
             switch key {
             case "description": scenario.description = try string(value, key)
-            case "topology": scenario.servers = try topology(value)
+            case "topology": (scenario.servers, scenario.voters) = try topology(value)
             case "workload": scenario.workload = try workload(value)
+            case "raft": scenario.raft = try raft(value)
+            case "membership": scenario.membership = try membership(value)
             case "duration": scenario.durationNanoseconds = UInt64(try duration(value, key))
             case "liveness_bound": scenario.livenessBoundNanoseconds = UInt64(try duration(value, key))
             case "faults": scenario.faults = try faults(value)
@@ -177,8 +179,8 @@ private struct FieldReader {
                 guard let sequence = value.sequence else { throw fail(value, key, "must be a list of mutation names") }
                 for item in sequence {
                     let mutation = try string(item, key)
-                    guard ProbeMutation(rawValue: mutation) != nil else {
-                        throw fail(item, key, "'\(mutation)' is not a known mutation; known: \(ProbeMutation.allCases.map(\.rawValue).joined(separator: ", "))")
+                    guard Mutation(rawValue: mutation) != nil else {
+                        throw fail(item, key, "'\(mutation)' is not a known mutation; known: \(Mutation.allCases.map(\.rawValue).joined(separator: ", "))")
                     }
                     scenario.mutations.append(mutation)
                 }
@@ -191,6 +193,25 @@ private struct FieldReader {
         }
         guard scenario.workload.ackQuorum <= scenario.servers else {
             throw fail(root, "workload.ack_quorum", "must not exceed the number of nodes (\(scenario.servers))")
+        }
+        guard scenario.voters <= scenario.servers else {
+            throw fail(root, "topology.voters", "must not exceed topology.nodes (\(scenario.servers))")
+        }
+        let minority = (scenario.voters - 1) / 2
+        guard scenario.faults.process.permanentFailures.upper <= Double(minority) else {
+            throw fail(root, "faults.process.permanent_failures",
+                "must be at most a minority of the voters (\(minority) of \(scenario.voters)), or no cluster could finish")
+        }
+        if scenario.membership.isActive {
+            guard scenario.workload.kind == .register else {
+                throw fail(root, "membership", "needs workload kind register")
+            }
+            guard scenario.faults.process.permanentFailures.isZero else {
+                throw fail(root, "membership", "cannot be combined with faults.process.permanent_failures: a change could leave the permanently failed nodes a majority")
+            }
+            guard scenario.membership.votersMin <= scenario.voters, scenario.voters <= scenario.membership.votersMax else {
+                throw fail(root, "membership", "voters_min and voters_max must bracket topology.voters (\(scenario.voters))")
+            }
         }
         // The schedule was checked against the node count seen so far; check again now
         // that the whole file is read, since topology may come after schedule.
@@ -207,25 +228,98 @@ private struct FieldReader {
         return scenario
     }
 
-    func topology(_ node: Node) throws(InputError) -> Int {
+    func topology(_ node: Node) throws(InputError) -> (servers: Int, voters: Int) {
         var servers = 3
-        for (key, value) in try mapping(node, "topology", known: ["nodes"]) where key == "nodes" {
-            servers = try integer(value, "topology.nodes", 1...16)
+        var voters: Int?
+        for (key, value) in try mapping(node, "topology", known: ["nodes", "voters"]) {
+            if key == "nodes" { servers = try integer(value, "topology.nodes", 1...16) }
+            if key == "voters" { voters = try integer(value, "topology.voters", 1...16) }
         }
-        return servers
+        return (servers, voters ?? servers)
+    }
+
+    func raft(_ node: Node) throws(InputError) -> RaftSpec {
+        var spec = RaftSpec()
+        let known = [
+            "tick", "election_ticks", "heartbeat_ticks", "inflight_max", "entries_per_message_max",
+            "snapshot_every", "snapshot_chunk_bytes", "segment_bytes",
+        ]
+        for (key, value) in try mapping(node, "raft", known: known) {
+            let field = "raft.\(key)"
+            switch key {
+            case "tick":
+                let tick = try duration(value, field)
+                guard tick >= 1e6, tick <= 1e9 else { throw fail(value, field, "must be between 1ms and 1s") }
+                spec.tickNanoseconds = UInt64(tick)
+            case "election_ticks": spec.electionTicks = try integer(value, field, 2...1000)
+            case "heartbeat_ticks": spec.heartbeatTicks = try integer(value, field, 1...500)
+            case "inflight_max": spec.inflightMax = try integer(value, field, 1...1024)
+            case "entries_per_message_max": spec.entriesPerMessageMax = try integer(value, field, 1...RaftMessage.entriesPerMessageMax)
+            case "snapshot_every": spec.snapshotEveryEntries = try integer(value, field, 1...1_000_000)
+            case "snapshot_chunk_bytes": spec.snapshotChunkBytes = try integer(value, field, 1...(networkMessageSizeMax / 2))
+            case "segment_bytes": spec.segmentBytes = try integer(value, field, 4096...(1 << 30))
+            default: break
+            }
+        }
+        guard spec.electionTicks >= 2 * spec.heartbeatTicks else {
+            throw fail(node, "raft.election_ticks", "must be at least twice heartbeat_ticks, or followers campaign between heartbeats")
+        }
+        return spec
+    }
+
+    func membership(_ node: Node) throws(InputError) -> MembershipSpec {
+        var spec = MembershipSpec()
+        for (key, value) in try mapping(node, "membership", known: ["changes_per_minute", "transfers_per_minute", "voters_min", "voters_max"]) {
+            let field = "membership.\(key)"
+            switch key {
+            case "changes_per_minute": spec.changesPerMinute = try number(value, field)
+            case "transfers_per_minute": spec.transfersPerMinute = try number(value, field)
+            case "voters_min": spec.votersMin = try integer(value, field, 1...16)
+            case "voters_max": spec.votersMax = try integer(value, field, 1...16)
+            default: break
+            }
+            if key.hasSuffix("per_minute") {
+                let rate = key == "changes_per_minute" ? spec.changesPerMinute : spec.transfersPerMinute
+                guard (0...10_000).contains(rate) else { throw fail(value, field, "must be a rate between 0 and 10000 per minute") }
+            }
+        }
+        guard spec.votersMin <= spec.votersMax else { throw fail(node, "membership.voters_min", "must not exceed voters_max") }
+        return spec
     }
 
     func workload(_ node: Node) throws(InputError) -> WorkloadSpec {
         var spec = WorkloadSpec()
-        let known = ["kind", "clients", "operations", "ack_quorum", "request_timeout", "think_time", "gossip_interval"]
+        let known = [
+            "kind", "clients", "operations", "ack_quorum", "request_timeout", "think_time", "gossip_interval",
+            "keys", "mix", "operation_timeout",
+        ]
         for (key, value) in try mapping(node, "workload", known: known) {
             let field = "workload.\(key)"
             switch key {
             case "kind":
-                spec.kind = try string(value, field)
-                guard spec.kind == "gset" else {
-                    throw fail(value, field, "'\(spec.kind)' is not a known workload; the only one so far is gset (the probe protocol)")
+                let text = try string(value, field)
+                guard let kind = WorkloadKind(rawValue: text) else {
+                    throw fail(value, field, "'\(text)' is not a known workload; known: \(WorkloadKind.allCases.map(\.rawValue).joined(separator: ", "))")
                 }
+                spec.kind = kind
+            case "keys": spec.keys = try integer(value, field, 1...1000)
+            case "mix":
+                var shares: [String: Double] = [:]
+                for (part, partValue) in try mapping(value, field, known: ["read", "write", "cas"]) {
+                    let share = try number(partValue, "\(field).\(part)")
+                    guard share >= 0 else { throw fail(partValue, "\(field).\(part)", "must not be negative") }
+                    shares[part] = share
+                }
+                // Summed in a fixed order: a dictionary's order differs per process.
+                let total = (shares["read"] ?? 0) + (shares["write"] ?? 0) + (shares["cas"] ?? 0)
+                guard total > 0 else { throw fail(value, field, "needs a positive share of read, write or cas") }
+                spec.readShare = (shares["read"] ?? 0) / total
+                spec.writeShare = (shares["write"] ?? 0) / total
+                spec.casShare = (shares["cas"] ?? 0) / total
+            case "operation_timeout":
+                let timeout = try duration(value, field)
+                guard timeout >= 1e6 else { throw fail(value, field, "must be at least 1ms") }
+                spec.operationTimeoutNanoseconds = UInt64(timeout)
             case "clients": spec.clients = try integer(value, field, 1...64)
             case "operations": spec.operations = try integer(value, field, 0...100_000)
             case "ack_quorum": spec.ackQuorum = try integer(value, field, 1...16)
@@ -341,7 +435,10 @@ private struct FieldReader {
 
     func process(_ node: Node) throws(InputError) -> ProcessFaultRanges {
         var process = ProcessFaultRanges()
-        let known = ["crashes_per_minute", "crash_at_disk_call", "restart_delay", "pauses_per_minute", "pause_duration"]
+        let known = [
+            "crashes_per_minute", "crash_at_disk_call", "restart_delay", "pauses_per_minute", "pause_duration",
+            "permanent_failures",
+        ]
         for (key, value) in try mapping(node, "faults.process", known: known) {
             let field = "faults.process.\(key)"
             switch key {
@@ -350,6 +447,10 @@ private struct FieldReader {
             case "restart_delay": process.restartDelayNanoseconds = try durationRange(value, field)
             case "pauses_per_minute": process.pausesPerMinute = try rate(value, field)
             case "pause_duration": process.pauseDurationNanoseconds = try durationRange(value, field)
+            case "permanent_failures":
+                process.permanentFailures = try range(value, field) { (node, field) throws(InputError) in
+                    Double(try integer(node, field, 0...7))
+                }
             default: break
             }
         }

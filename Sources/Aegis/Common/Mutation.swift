@@ -1,0 +1,68 @@
+/// A planted bug: a deliberately wrong variant of engine or simulator code, switched
+/// on by name (`aegis sim run --mutation NAME`) to prove that the checkers catch what
+/// they exist to catch. Production code never enables one; each is a single `if` at
+/// the place the bug lives.
+public enum Mutation: String, Sendable, CaseIterable {
+    // The probe protocol (Sources/Sim/Probe).
+    case probeSkipSync = "probe-skip-sync"
+    case probeIgnoreChecksum = "probe-ignore-checksum"
+    case probeNoGossip = "probe-no-gossip"
+    // Raft (Sources/Aegis/Replication) and the node shell (Sources/Aegis/Node).
+    case raftVoteTwice = "raft-vote-twice"
+    case raftCommitOldTerm = "raft-commit-old-term"
+    case raftAckBeforeSync = "raft-ack-before-sync"
+    case raftSkipLogMatching = "raft-skip-log-matching"
+    case raftFollowerRead = "raft-follower-read"
+
+    /// One line for `aegis sim mutations`.
+    public var summary: String {
+        switch self {
+        case .probeSkipSync:
+            return "probe: acknowledge a write without syncing the log, so a crash loses acknowledged data"
+        case .probeIgnoreChecksum:
+            return "probe: accept log records whose checksum fails, so corrupt data is served"
+        case .probeNoGossip:
+            return "probe: never run anti-entropy, so replicas that missed an item never converge"
+        case .raftVoteTwice:
+            return "raft: grant a vote in a term where this node already voted for another candidate"
+        case .raftCommitOldTerm:
+            return "raft: commit an entry of an earlier term by counting its replicas (the Figure 8 bug)"
+        case .raftAckBeforeSync:
+            return "raft: send acknowledgements and votes before the log and term are synced to disk"
+        case .raftSkipLogMatching:
+            return "raft: accept AppendEntries without checking the previous entry's index and term"
+        case .raftFollowerRead:
+            return "raft: serve reads from any node's local state, without ReadIndex"
+        }
+    }
+}
+
+/// The planted bugs switched on for one run. Membership only: never iterated in an
+/// order that could reach behaviour.
+public struct MutationSet: Sendable, Equatable {
+    private var bits: UInt64 = 0
+
+    public init() {}
+
+    public init<S: Sequence>(_ mutations: S) where S.Element == Mutation {
+        for mutation in mutations { insert(mutation) }
+    }
+
+    public static let none = MutationSet()
+
+    private static func bit(_ mutation: Mutation) -> UInt64 {
+        let position = Mutation.allCases.firstIndex(of: mutation)!
+        return UInt64(1) << UInt64(position)
+    }
+
+    public mutating func insert(_ mutation: Mutation) {
+        bits |= MutationSet.bit(mutation)
+    }
+
+    public func contains(_ mutation: Mutation) -> Bool {
+        bits & MutationSet.bit(mutation) != 0
+    }
+
+    /// The members in declaration order.
+    public var members: [Mutation] { Mutation.allCases.filter(contains) }
+}

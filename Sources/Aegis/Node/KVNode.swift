@@ -1,0 +1,294 @@
+/// One replicated key-value node: the shell around a Raft core, its log store and the
+/// KV state machine. It is driven by events (ticks, messages) and does the Raft core's
+/// bidding in the order that keeps acknowledgements honest:
+///
+/// 1. persist and sync the hard state, entries and any snapshot from the leader;
+/// 2. send the messages (votes and acknowledgements only now mean something durable);
+/// 3. apply the snapshot and the committed entries, answering the clients who wrote them;
+/// 4. serve the reads whose ReadIndex the state machine has reached.
+///
+/// Clients may talk to any node; a follower redirects them to the leader it knows. A
+/// write whose fate this node cannot know (it stopped leading while the write was
+/// pending) is answered `unknown`, never "failed".
+public final class KVNode: NodeProcess {
+    public struct Configuration: Sendable {
+        /// The voters a brand-new cluster starts with. A node not among them starts empty
+        /// and waits for a leader to add it.
+        public var initialVoters: [NodeID]
+        public var tickNanoseconds: UInt64 = 10 * Nanoseconds.perMillisecond
+        public var raft = RaftOptions()
+        public var store = RaftLogStore.Options()
+        /// Take a snapshot and compact the log after this many applied entries.
+        public var snapshotEveryEntries = 1000
+        /// Writes and reads waiting for Raft, at most; more are refused as busy.
+        public var pendingRequestsMax = 1024
+        public var sessionsMax = 10_000
+        public var mutations = MutationSet.none
+
+        public init(initialVoters: [NodeID]) {
+            self.initialVoters = initialVoters
+        }
+    }
+
+    /// What happened in the last step, for checkers outside the node. Read only.
+    public struct StepObservations: Sendable {
+        /// Runs of entries written to the log, each replacing it from its first index,
+        /// with the term of the entry before the run (nil when compacted).
+        public var persistedEntries: [(previousTerm: Term?, entries: [LogEntry])] = []
+        /// A snapshot from the leader that replaced the log.
+        public var installedSnapshot: SnapshotMetadata?
+        /// Entries applied to the state machine, in order.
+        public var applied: [(entry: LogEntry, command: KVStateMachine.Applied?)] = []
+        /// Reads answered, with the index the state machine was at.
+        public var readsServed: [(clientID: UInt64, sequence: UInt64, appliedIndex: LogIndex)] = []
+    }
+
+    struct PendingWrite {
+        var client: NodeID
+        var request: ClientRequest
+        var term: Term
+    }
+
+    struct PendingRead {
+        var client: NodeID
+        var request: ClientRequest
+        var index: LogIndex?
+    }
+
+    public let environment: NodeEnvironment
+    public let configuration: Configuration
+    public private(set) var raft: Raft!
+    public let stateMachine: KVStateMachine
+    let store: RaftLogStore
+    public private(set) var recoveryReport: RaftLogStore.RecoveryReport?
+    public private(set) var observations = StepObservations()
+    /// Counters for summaries.
+    public private(set) var malformedMessages = 0
+
+    private var pendingWrites: [LogIndex: PendingWrite] = [:]
+    private var pendingReads: [UInt64: PendingRead] = [:]
+    private var nextReadContext: UInt64 = 1
+    private var tickTimer: TimerID?
+    private var wasLeader = false
+
+    public init(environment: NodeEnvironment, configuration: Configuration) {
+        self.environment = environment
+        self.configuration = configuration
+        var storeOptions = configuration.store
+        if configuration.mutations.contains(.raftAckBeforeSync) { storeOptions.skipSync = true }
+        store = RaftLogStore(disk: environment.disk, options: storeOptions)
+        stateMachine = KVStateMachine(sessionsMax: configuration.sessionsMax)
+    }
+
+    public var node: NodeID { environment.node }
+
+    // MARK: NodeProcess
+
+    public func start() throws(DiskError) {
+        observations = StepObservations()
+        let bootstrap = ClusterConfiguration(voters: configuration.initialVoters)
+        let (recovered, report) = try store.recover(
+            bootstrap: configuration.initialVoters.contains(node) ? bootstrap : .empty)
+        recoveryReport = report
+        if (try? stateMachine.restore(recovered.snapshot.data, at: recovered.snapshot.metadata.index)) == nil {
+            // The snapshot passed its checksum but does not decode: a bug, not a disk fault.
+            preconditionFailure("\(node): the recovered snapshot does not decode")
+        }
+        raft = Raft(id: node, options: configuration.raft, recovered: recovered,
+            entropy: environment.entropy, mutations: configuration.mutations)
+        armTick()
+        try processReady()
+    }
+
+    public func handle(_ event: NodeEvent) throws(DiskError) {
+        observations = StepObservations()
+        switch event {
+        case let .timer(timer):
+            guard timer == tickTimer else { return }
+            armTick()
+            raft.tick()
+        case let .message(sender, bytes):
+            receive(from: sender, bytes)
+        }
+        try processReady()
+    }
+
+    private func armTick() {
+        tickTimer = environment.timers.arm(afterNanoseconds: configuration.tickNanoseconds)
+    }
+
+    private func receive(from sender: NodeID, _ bytes: [UInt8]) {
+        switch bytes.first {
+        case RaftMessage.wireTag:
+            guard let message = try? RaftMessage.decode(bytes), message.from == sender else {
+                malformedMessages += 1
+                return
+            }
+            raft.step(message)
+        case ClientRequest.wireTag:
+            guard let request = try? ClientRequest.decode(bytes) else {
+                malformedMessages += 1
+                return
+            }
+            handleClient(request, from: sender)
+        default:
+            malformedMessages += 1
+        }
+    }
+
+    // MARK: clients
+
+    private func respond(to client: NodeID, _ request: ClientRequest, _ outcome: ClientResponse.Outcome) {
+        let response = ClientResponse(clientID: request.clientID, sequence: request.sequence, outcome: outcome)
+        environment.network.send(to: client, bytes: response.encoded)
+    }
+
+    private func handleClient(_ request: ClientRequest, from client: NodeID) {
+        if case .get = request.operation, configuration.mutations.contains(.raftFollowerRead) {
+            // Planted bug: answer from whatever this node has applied.
+            serveRead(PendingRead(client: client, request: request, index: nil))
+            return
+        }
+        guard raft.role == .leader else {
+            respond(to: client, request, .redirect(leader: raft.leader))
+            return
+        }
+        guard pendingWrites.count + pendingReads.count < configuration.pendingRequestsMax else {
+            respond(to: client, request, .unavailable("node \(node) has \(configuration.pendingRequestsMax) requests pending; retry shortly"))
+            return
+        }
+        switch request.operation {
+        case .get:
+            let context = nextReadContext
+            nextReadContext += 1
+            pendingReads[context] = PendingRead(client: client, request: request, index: nil)
+            if case let .notLeader(leader) = raft.readIndex(context: context) {
+                pendingReads[context] = nil
+                respond(to: client, request, .redirect(leader: leader))
+            }
+        case .status:
+            respond(to: client, request, .ok(.status(ClusterStatus(leader: node, term: raft.term,
+                commitIndex: raft.log.committed, configuration: raft.configuration))))
+        case let .transferLeadership(target):
+            let started = raft.transferLeadership(to: target)
+            respond(to: client, request, started ? .ok(.transferStarted)
+                : .unavailable("\(target) is not a voter this leader can hand over to"))
+        case let .changeMembership(change):
+            propose(request, from: client, result: raft.proposeConfigurationChange(change))
+        case .put, .delete, .compareAndSet:
+            if let cached = stateMachine.sessionResult(clientID: request.clientID, sequence: request.sequence) {
+                // A retry of a write already applied: answer from the session.
+                respond(to: client, request, .ok(cached))
+                return
+            }
+            propose(request, from: client, result: raft.propose(request.encoded))
+        }
+    }
+
+    private func propose(_ request: ClientRequest, from client: NodeID, result: ProposalResult) {
+        switch result {
+        case let .appended(index, term):
+            if let displaced = pendingWrites[index] {
+                respond(to: displaced.client, displaced.request, .unknown("its log entry was replaced"))
+            }
+            pendingWrites[index] = PendingWrite(client: client, request: request, term: term)
+        case let .notLeader(leader):
+            respond(to: client, request, .redirect(leader: leader))
+        case let .refused(reason):
+            respond(to: client, request, .unavailable(reason))
+        }
+    }
+
+    private func serveRead(_ read: PendingRead) {
+        guard case let .get(key) = read.request.operation else { return }
+        observations.readsServed.append((read.request.clientID, read.request.sequence, stateMachine.appliedIndex))
+        respond(to: read.client, read.request, .ok(.value(stateMachine.read(key))))
+    }
+
+    // MARK: the Ready loop
+
+    private func processReady() throws(DiskError) {
+        while raft.hasReady {
+            let ready = raft.takeReady()
+            if ready.mustPersist {
+                try store.persist(hardState: raft.hardState, entries: ready.entries, snapshot: ready.snapshot)
+                if let first = ready.entries.first {
+                    observations.persistedEntries.append((raft.log.term(at: first.index.previous), ready.entries))
+                }
+            }
+            for message in ready.messages {
+                environment.network.send(to: message.to, bytes: message.encoded)
+            }
+            if let snapshot = ready.snapshot { installSnapshot(snapshot) }
+            for entry in ready.committedEntries { apply(entry) }
+            for state in ready.readStates {
+                guard var read = pendingReads[state.context] else { continue }
+                read.index = state.index
+                pendingReads[state.context] = read
+            }
+            serveReadyReads()
+            try maybeCompact()
+        }
+        noticeLeadershipChange()
+    }
+
+    private func installSnapshot(_ snapshot: Snapshot) {
+        do {
+            try stateMachine.restore(snapshot.data, at: snapshot.metadata.index)
+        } catch {
+            preconditionFailure("\(node): a snapshot that passed its checksum does not decode: \(error)")
+        }
+        observations.installedSnapshot = snapshot.metadata
+        // Writes pending at or below the snapshot: their outcome is no longer known here.
+        for index in pendingWrites.keys.sorted() where index <= snapshot.metadata.index {
+            let write = pendingWrites.removeValue(forKey: index)!
+            respond(to: write.client, write.request, .unknown("replaced by a snapshot; retry to learn the outcome"))
+        }
+    }
+
+    private func apply(_ entry: LogEntry) {
+        let applied = stateMachine.apply(entry)
+        observations.applied.append((entry, applied))
+        guard let write = pendingWrites.removeValue(forKey: entry.index) else { return }
+        if entry.term != write.term {
+            respond(to: write.client, write.request, .unknown("its log entry was replaced by another leader's"))
+        } else if let applied {
+            respond(to: write.client, write.request, .ok(applied.result))
+        } else {
+            respond(to: write.client, write.request, .ok(.membershipChanged))
+        }
+    }
+
+    private func serveReadyReads() {
+        for context in pendingReads.keys.sorted() {
+            guard let read = pendingReads[context], let index = read.index, stateMachine.appliedIndex >= index else { continue }
+            pendingReads[context] = nil
+            serveRead(read)
+        }
+    }
+
+    private func maybeCompact() throws(DiskError) {
+        let applied = stateMachine.appliedIndex
+        guard applied.rawValue >= raft.log.snapshot.index.rawValue + UInt64(configuration.snapshotEveryEntries) else { return }
+        if let snapshot = raft.compact(toSnapshotWith: stateMachine.snapshot(), at: applied) {
+            try store.saveSnapshot(snapshot)
+        }
+    }
+
+    /// A leader that stops leading cannot finish what is pending: tell the clients.
+    private func noticeLeadershipChange() {
+        let isLeader = raft.role == .leader
+        defer { wasLeader = isLeader }
+        guard wasLeader, !isLeader else { return }
+        for index in pendingWrites.keys.sorted() {
+            let write = pendingWrites[index]!
+            respond(to: write.client, write.request, .unknown("\(node) stopped leading; retry to learn the outcome"))
+        }
+        pendingWrites.removeAll()
+        for context in pendingReads.keys.sorted() {
+            let read = pendingReads[context]!
+            respond(to: read.client, read.request, .redirect(leader: raft.leader))
+        }
+        pendingReads.removeAll()
+    }
+}

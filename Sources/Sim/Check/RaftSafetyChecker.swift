@@ -1,0 +1,160 @@
+import Aegis
+
+/// Raft's safety properties, checked online after every step of every node, from the
+/// outside: it reads what each node persisted, committed and applied, and never
+/// touches their state.
+///
+/// - Election safety: at most one leader per term.
+/// - Log matching: an (index, term) pair names one entry, and the entry before it has
+///   one term — together, by induction, any two logs that share an (index, term) agree
+///   on everything up to it.
+/// - State machine safety: no two nodes commit or apply different entries at an index.
+/// - Leader completeness: a node that becomes leader holds every entry known committed.
+final class RaftSafetyChecker {
+    private struct EntryKey: Hashable {
+        var index: UInt64
+        var term: UInt64
+    }
+
+    private struct EntryIdentity {
+        var digest: UInt64
+        var previousTerm: Term?
+        var node: NodeID
+    }
+
+    private var leaders: [UInt64: NodeID] = [:]
+    private var identities: [EntryKey: EntryIdentity] = [:]
+    /// Digest of the committed entry at each index (1-based; slot 0 unused), and who
+    /// first showed it committed.
+    private(set) var committed: [(digest: UInt64, node: NodeID)?] = [nil]
+    /// The highest index each node was checked committed up to, per incarnation.
+    private var checkedCommit: [NodeID: (incarnation: UInt32, index: LogIndex)] = [:]
+    /// Requests applied with effect: (client, sequence) -> index.
+    private(set) var appliedRequests: [RequestKey: AppliedRequest] = [:]
+    private(set) var committedConfiguration: (index: LogIndex, configuration: ClusterConfiguration)
+    private(set) var leaderElections = 0
+
+    struct RequestKey: Hashable {
+        var clientID: UInt64
+        var sequence: UInt64
+    }
+
+    struct AppliedRequest {
+        var index: LogIndex
+        var result: KVResult
+    }
+
+    init(initialConfiguration: ClusterConfiguration) {
+        committedConfiguration = (.zero, initialConfiguration)
+    }
+
+    var highestCommitted: LogIndex { LogIndex(UInt64(committed.count - 1)) }
+
+    /// Checks `node` after it handled an event. Returns the first violation found.
+    func check(_ node: KVNode, incarnation: UInt32) -> String? {
+        guard let raft = node.raft else { return nil }
+        let observations = node.observations
+        for batch in observations.persistedEntries {
+            if let problem = checkIdentities(batch.entries, previousTerm: batch.previousTerm, node: node.node) { return problem }
+        }
+        for (entry, command) in observations.applied {
+            if let problem = recordCommitted(entry.index, entry.digest, by: node.node, what: "applied") { return problem }
+            noteConfiguration(entry)
+            if let command, command.tookEffect {
+                let key = RequestKey(clientID: command.clientID, sequence: command.sequence)
+                if let earlier = appliedRequests[key], earlier.index != entry.index {
+                    return "request \(command.clientID)/\(command.sequence) took effect twice, at \(earlier.index) and \(entry.index)"
+                }
+                appliedRequests[key] = AppliedRequest(index: entry.index, result: command.result)
+            }
+        }
+        if let problem = checkCommitted(raft, node: node.node, incarnation: incarnation) { return problem }
+        if raft.role == .leader {
+            if let leader = leaders[raft.term.rawValue] {
+                if leader != node.node {
+                    return "two leaders in term \(raft.term.rawValue): \(leader) and \(node.node)"
+                }
+            } else {
+                leaders[raft.term.rawValue] = node.node
+                leaderElections += 1
+                if let problem = checkLeaderCompleteness(raft, node: node.node) { return problem }
+            }
+        }
+        return nil
+    }
+
+    private func checkIdentities(_ entries: [LogEntry], previousTerm: Term?, node: NodeID) -> String? {
+        var previous = previousTerm
+        for entry in entries {
+            let key = EntryKey(index: entry.index.rawValue, term: entry.term.rawValue)
+            if let known = identities[key] {
+                if known.digest != entry.digest {
+                    return "log matching: \(node) and \(known.node) hold different entries at \(entry.index) in \(entry.term)"
+                }
+                if let knownPrevious = known.previousTerm, let previous, knownPrevious != previous {
+                    return "log matching: \(node) and \(known.node) agree on \(entry.index) in \(entry.term) but not on the term before it (\(previous) vs \(knownPrevious))"
+                }
+                if known.previousTerm == nil, let previous {
+                    identities[key]?.previousTerm = previous
+                }
+            } else {
+                identities[key] = EntryIdentity(digest: entry.digest, previousTerm: previous, node: node)
+            }
+            previous = entry.term
+        }
+        return nil
+    }
+
+    /// Entries a node reports committed beyond what was checked for it.
+    private func checkCommitted(_ raft: Raft, node: NodeID, incarnation: UInt32) -> String? {
+        var from = LogIndex.zero
+        if let checked = checkedCommit[node], checked.incarnation == incarnation { from = checked.index }
+        let upTo = raft.log.committed
+        guard upTo > from else { return nil }
+        var index = max(from.next, raft.log.firstIndex)
+        while index <= upTo {
+            guard let entry = raft.log.entry(at: index) else { break }
+            if let problem = recordCommitted(index, entry.digest, by: node, what: "committed") { return problem }
+            noteConfiguration(entry)
+            index = index.next
+        }
+        checkedCommit[node] = (incarnation, upTo)
+        return nil
+    }
+
+    private func recordCommitted(_ index: LogIndex, _ digest: UInt64, by node: NodeID, what: String) -> String? {
+        let slot = Int(index.rawValue)
+        while committed.count <= slot { committed.append(nil) }
+        if let known = committed[slot] {
+            if known.digest != digest {
+                return "state machine safety: \(node) \(what) a different entry at \(index) than \(known.node) committed"
+            }
+        } else {
+            committed[slot] = (digest, node)
+        }
+        return nil
+    }
+
+    private func noteConfiguration(_ entry: LogEntry) {
+        guard entry.kind == .configuration, entry.index > committedConfiguration.index,
+              let configuration = try? ClusterConfiguration.decode(entry.data)
+        else { return }
+        committedConfiguration = (entry.index, configuration)
+    }
+
+    private func checkLeaderCompleteness(_ raft: Raft, node: NodeID) -> String? {
+        var index = raft.log.firstIndex
+        while index.rawValue < UInt64(committed.count) {
+            if let known = committed[Int(index.rawValue)] {
+                guard let entry = raft.log.entry(at: index) else {
+                    return "leader completeness: \(node) leads \(raft.term) without committed entry \(index)"
+                }
+                if entry.digest != known.digest {
+                    return "leader completeness: \(node) leads \(raft.term) with a different entry at committed index \(index)"
+                }
+            }
+            index = index.next
+        }
+        return nil
+    }
+}
