@@ -90,6 +90,6 @@ struct SimCommand: ParsableCommand {
             scheduled faults, checks and the expected outcome. A seed picks every random \
             choice: the same scenario and seed always give the same run, event for event.
             """,
-        subcommands: [SimRun.self, SimSweep.self, SimReplay.self, SimMutations.self]
+        subcommands: [SimRun.self, SimSweep.self, SimReplay.self, SimRerun.self, SimMutations.self]
     )
 }

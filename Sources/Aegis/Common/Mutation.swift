@@ -26,9 +26,9 @@ public enum Mutation: String, Sendable, CaseIterable {
         case .raftVoteTwice:
             return "raft: grant a vote in a term where this node already voted for another candidate"
         case .raftCommitOldTerm:
-            return "raft: commit an entry of an earlier term by counting its replicas (the Figure 8 bug)"
+            return "raft: commit an entry of an earlier term by counting its replicas, with no no-op at election (the Figure 8 bug)"
         case .raftAckBeforeSync:
-            return "raft: send acknowledgements and votes before the log and term are synced to disk"
+            return "raft: acknowledge appends and grant votes without syncing the log and term to disk"
         case .raftSkipLogMatching:
             return "raft: accept AppendEntries without checking the previous entry's index and term"
         case .raftFollowerRead:

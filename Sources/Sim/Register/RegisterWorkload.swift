@@ -19,6 +19,7 @@ final class RegisterWorkload: SimWorkload {
     private var linearizabilityVerdict: Linearizability.Verdict?
     private var resolvedCommitted = 0
     private var resolvedNotCommitted = 0
+    private var electedInLastStep: (index: Int, term: UInt64)?
 
     static let adminNumber = 0
 
@@ -129,7 +130,11 @@ final class RegisterWorkload: SimWorkload {
         let elections = checker.leaderElections
         let configurationIndex = checker.committedConfiguration.index
         let problem = checker.check(node, incarnation: host.incarnation)
-        if checker.leaderElections > elections { simulation.coverage.hit(.raftLeaderElected) }
+        electedInLastStep = nil
+        if checker.leaderElections > elections {
+            simulation.coverage.hit(.raftLeaderElected)
+            electedInLastStep = (host.index, node.raft.term.rawValue)
+        }
         if checker.committedConfiguration.index > configurationIndex { simulation.coverage.hit(.raftMembershipChanged) }
         guard checks.contains(.raftSafety), let problem else { return nil }
         return Violation(kind: .safety, check: .raftSafety, message: problem)
@@ -282,4 +287,19 @@ final class RegisterWorkload: SimWorkload {
     }
 
     var historyLines: [String]? { history.jsonLines }
+
+    func newLeader(_ simulation: Simulation) -> (index: Int, term: UInt64)? {
+        defer { electedInLastStep = nil }
+        return electedInLastStep
+    }
+
+    /// The running server that leads in the highest term.
+    func leaderIndex(_ simulation: Simulation) -> Int? {
+        var best: (index: Int, term: Term)?
+        for host in simulation.serverHosts where host.status == .running {
+            guard let node = host.process as? KVNode, let raft = node.raft, raft.role == .leader else { continue }
+            if best == nil || raft.term > best!.term { best = (host.index, raft.term) }
+        }
+        return best?.index
+    }
 }

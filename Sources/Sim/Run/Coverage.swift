@@ -31,6 +31,8 @@ public enum CoverageProbe: Int, CaseIterable, Sendable {
     case raftTwinCopyUsed
     case raftLogDamaged
     case raftLogRepaired
+    case powerFailure
+    case leaderIsolated
 
     public var name: String {
         switch self {
@@ -63,6 +65,8 @@ public enum CoverageProbe: Int, CaseIterable, Sendable {
         case .raftTwinCopyUsed: return "recovery: a frame read from its second copy"
         case .raftLogDamaged: return "recovery: own log damaged, votes withheld"
         case .raftLogRepaired: return "raft: a damaged log repaired by the leader"
+        case .powerFailure: return "process: power failure (every server at once)"
+        case .leaderIsolated: return "network: a leader cut off from the other servers"
         }
     }
 }

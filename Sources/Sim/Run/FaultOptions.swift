@@ -16,7 +16,12 @@ public struct FaultOptions: Sendable {
     var clogsPerMinute = 0.0
     var clogDelay = DrawRange.zero
     var clogDuration = DrawRange.zero
+    var leaderIsolationsPerMinute = 0.0
+    var leaderIsolationDuration = DrawRange.zero
+    var newLeaderIsolation = 0.0
     var crashesPerMinute = 0.0
+    var powerFailuresPerMinute = 0.0
+    var leaderCrashesPerMinute = 0.0
     var restartDelay = DrawRange.zero
     var pausesPerMinute = 0.0
     var pauseDuration = DrawRange.zero
@@ -70,6 +75,22 @@ public struct FaultOptions: Sendable {
         pausesPerMinute = drawer.rate("process.pauses_per_minute", faults.process.pausesPerMinute, into: &listing)
         pauseDuration = drawer.keep("process.pause_duration", faults.process.pauseDurationNanoseconds, into: &listing)
 
+        if !faults.network.leaderIsolationsPerMinute.isZero || !faults.network.newLeaderIsolation.isZero {
+            drawer.group("leader-isolation")
+            leaderIsolationsPerMinute = drawer.rate("network.leader_isolations_per_minute", faults.network.leaderIsolationsPerMinute, into: &listing)
+            newLeaderIsolation = drawer.probability("network.new_leader_isolation", faults.network.newLeaderIsolation, into: &listing)
+            leaderIsolationDuration = drawer.keep("network.leader_isolation_duration", faults.network.leaderIsolationDurationNanoseconds, into: &listing)
+        }
+        if !faults.process.powerFailuresPerMinute.isZero {
+            // Its own group, listed only when asked for: scenarios without it draw and
+            // print exactly what they did before it existed.
+            drawer.group("power")
+            powerFailuresPerMinute = drawer.rate("process.power_failures_per_minute", faults.process.powerFailuresPerMinute, into: &listing)
+        }
+        if !faults.process.leaderCrashesPerMinute.isZero {
+            drawer.group("leader-crash")
+            leaderCrashesPerMinute = drawer.rate("process.leader_crashes_per_minute", faults.process.leaderCrashesPerMinute, into: &listing)
+        }
         if !faults.process.permanentFailures.isZero {
             drawer.group("liveness")
             let range = faults.process.permanentFailures

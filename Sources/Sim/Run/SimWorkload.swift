@@ -17,8 +17,14 @@ protocol SimWorkload: AnyObject {
     func summary(_ simulation: Simulation) -> String
     /// The client history as JSON lines, for workloads that keep one.
     var historyLines: [String]? { get }
+    /// The host index of the server that currently leads, for faults aimed at it.
+    func leaderIndex(_ simulation: Simulation) -> Int?
+    /// A server that became leader of a new term in the step just checked, once.
+    func newLeader(_ simulation: Simulation) -> (index: Int, term: UInt64)?
 }
 
 extension SimWorkload {
     var historyLines: [String]? { nil }
+    func leaderIndex(_ simulation: Simulation) -> Int? { nil }
+    func newLeader(_ simulation: Simulation) -> (index: Int, term: UInt64)? { nil }
 }

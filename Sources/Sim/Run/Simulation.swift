@@ -9,6 +9,7 @@ enum SimEvent {
     case randomFault(RandomFault)
     case resume(host: Int)
     case healRandomPartition
+    case endIsolation(host: Int)
     case unclog(from: Int, to: Int)
     case livenessPhase
     case livenessProbe
@@ -17,8 +18,11 @@ enum SimEvent {
 
 enum RandomFault: String {
     case crash
+    case powerFailure = "power-failure"
+    case leaderCrash = "leader-crash"
     case pause
     case partition
+    case leaderIsolation = "leader-isolation"
     case clog
     case clockJump = "clock-jump"
 }
@@ -133,8 +137,11 @@ public final class Simulation {
             schedule(at: fault.atNanoseconds, .scheduled(fault.action))
         }
         scheduleRandom(.crash, perMinute: options.crashesPerMinute)
+        scheduleRandom(.powerFailure, perMinute: options.powerFailuresPerMinute)
+        scheduleRandom(.leaderCrash, perMinute: options.leaderCrashesPerMinute)
         scheduleRandom(.pause, perMinute: options.pausesPerMinute)
         scheduleRandom(.partition, perMinute: options.partitionsPerMinute)
+        scheduleRandom(.leaderIsolation, perMinute: options.leaderIsolationsPerMinute)
         scheduleRandom(.clog, perMinute: options.clogsPerMinute)
         scheduleRandom(.clockJump, perMinute: options.jumpsPerMinute)
         schedule(at: scenario.durationNanoseconds, .livenessPhase)
@@ -184,10 +191,16 @@ public final class Simulation {
         case let .resume(index):
             resume(hosts[index])
         case .healRandomPartition:
-            if network.hasPartition {
-                network.healPartitions()
+            if network.hasRandomPartition {
+                network.healPartitions(isolations: false)
                 record(nil, "net.heal", 0, "random partition over")
             }
+        case let .endIsolation(index):
+            for other in serverHosts where other.index != index {
+                network.unblockIsolation(from: index, to: other.index)
+                network.unblockIsolation(from: other.index, to: index)
+            }
+            record(nil, "net.heal", 1, "isolation of \(hosts[index].node) over")
         case let .unclog(source, target):
             network.clog(from: source, to: target, delayNanoseconds: 0)
             record(nil, "net.unclog", 0, "\(hosts[source].node)->\(hosts[target].node)")
@@ -271,15 +284,18 @@ public final class Simulation {
     /// takes the process down, and it restarts after a drawn delay.
     private func runStep(_ host: SimHost, _ body: () throws(DiskError) -> Void) {
         let error = host.step(body)
+        // Check before a crash takes the process away: what it did in this step (a
+        // client answered, an entry applied) happened, crash or not.
+        if let violation = workload.checkStep(host, in: self) {
+            violations.append(violation)
+        }
+        maybeIsolateNewLeader()
         if host.crashRequested {
             crash(host, reason: host.crashReason)
         } else if let error {
             record(host.node, "process.fail", StableHash64.digest(error.description), error.description)
             coverage.hit(.processFailedStop)
             crash(host, reason: "failed stop after a disk error")
-        }
-        if let violation = workload.checkStep(host, in: self) {
-            violations.append(violation)
         }
     }
 
@@ -390,6 +406,15 @@ public final class Simulation {
         case .crash:
             scheduleRandom(.crash, perMinute: options.crashesPerMinute)
             if let host = randomServer(.running) { crash(host, reason: "random") }
+        case .leaderCrash:
+            scheduleRandom(.leaderCrash, perMinute: options.leaderCrashesPerMinute)
+            if let leader = workload.leaderIndex(self) { crash(hosts[leader], reason: "leader crash") }
+        case .powerFailure:
+            scheduleRandom(.powerFailure, perMinute: options.powerFailuresPerMinute)
+        scheduleRandom(.leaderCrash, perMinute: options.leaderCrashesPerMinute)
+            coverage.hit(.powerFailure)
+            record(nil, "fault.power-failure", 0, "every server crashes at once")
+            for host in serverHosts where host.status != .down { crash(host, reason: "power failure") }
         case .pause:
             scheduleRandom(.pause, perMinute: options.pausesPerMinute)
             if let host = randomServer(.running) {
@@ -399,6 +424,9 @@ public final class Simulation {
         case .partition:
             scheduleRandom(.partition, perMinute: options.partitionsPerMinute)
             randomPartition()
+        case .leaderIsolation:
+            scheduleRandom(.leaderIsolation, perMinute: options.leaderIsolationsPerMinute)
+            if let leader = workload.leaderIndex(self) { isolateLeader(leader, reason: "isolate leader") }
         case .clog:
             scheduleRandom(.clog, perMinute: options.clogsPerMinute)
             guard scenario.servers >= 2 else { return }
@@ -419,6 +447,27 @@ public final class Simulation {
                 record(host.node, "clock.jump", UInt64(bitPattern: by), "by=\(formatSignedDuration(by))")
             }
         }
+    }
+
+    /// Cuts a leader off from every other server (clients still reach it), until its
+    /// own heal event.
+    private func isolateLeader(_ leader: Int, reason: String) {
+        coverage.hit(.leaderIsolated)
+        for other in serverHosts where other.index != leader {
+            network.blockIsolation(from: leader, to: other.index)
+            network.blockIsolation(from: other.index, to: leader)
+        }
+        record(nil, "net.partition", 3, "\(reason) \(hosts[leader].node) from the servers")
+        schedule(at: nowNanoseconds + randomDuration(options.leaderIsolationDuration), .endIsolation(host: leader))
+    }
+
+    /// A leader elected in this step may be isolated at once.
+    private func maybeIsolateNewLeader() {
+        guard options.newLeaderIsolation > 0, !inLivenessPhase,
+              let (leader, term) = workload.newLeader(self), faultRandom.happens(options.newLeaderIsolation)
+        else { return }
+        _ = term
+        isolateLeader(leader, reason: "isolate new leader")
     }
 
     /// One of: split the servers in two at random, isolate one, or cut one direction.

@@ -101,6 +101,13 @@ public struct NetworkFaultRanges: Equatable, Sendable {
     public var clogsPerMinute = DrawRange.zero
     public var clogDelayNanoseconds = DrawRange.fixed(200e6)
     public var clogDurationNanoseconds = DrawRange(1e9, 3e9)
+    /// The current leader (as the workload sees it) is cut off from every other server
+    /// (clients still reach it), for a duration drawn per event.
+    public var leaderIsolationsPerMinute = DrawRange.zero
+    public var leaderIsolationDurationNanoseconds = DrawRange(100e6, 1e9)
+    /// The chance that a leader is isolated the moment it is elected, before it can
+    /// replicate anything of its term (for the same duration).
+    public var newLeaderIsolation = DrawRange.zero
 }
 
 public enum LatencyDistribution: String, Sendable, CaseIterable {
@@ -123,6 +130,11 @@ public struct DiskFaultRanges: Equatable, Sendable {
 
 public struct ProcessFaultRanges: Equatable, Sendable {
     public var crashesPerMinute = DrawRange.zero
+    /// The current leader (as the workload sees it) crashes.
+    public var leaderCrashesPerMinute = DrawRange.zero
+    /// Every server crashes at the same instant (a power failure), each disk keeping,
+    /// losing or tearing its unsynced sectors.
+    public var powerFailuresPerMinute = DrawRange.zero
     public var crashAtDiskCall = DrawRange.zero
     public var restartDelayNanoseconds = DrawRange(100e6, 2e9)
     /// Servers that stay down through the liveness phase (at most a minority of voters).

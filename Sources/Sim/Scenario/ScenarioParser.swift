@@ -358,6 +358,7 @@ private struct FieldReader {
         let known = [
             "latency", "loss", "duplicate", "reorder", "reorder_delay", "partitions_per_minute",
             "partition_duration", "clogs_per_minute", "clog_delay", "clog_duration",
+            "leader_isolations_per_minute", "leader_isolation_duration", "new_leader_isolation",
         ]
         for (key, value) in try mapping(node, "faults.network", known: known) {
             let field = "faults.network.\(key)"
@@ -390,6 +391,9 @@ private struct FieldReader {
             case "clogs_per_minute": network.clogsPerMinute = try rate(value, field)
             case "clog_delay": network.clogDelayNanoseconds = try durationRange(value, field)
             case "clog_duration": network.clogDurationNanoseconds = try durationRange(value, field)
+            case "leader_isolations_per_minute": network.leaderIsolationsPerMinute = try rate(value, field)
+            case "leader_isolation_duration": network.leaderIsolationDurationNanoseconds = try durationRange(value, field)
+            case "new_leader_isolation": network.newLeaderIsolation = try probability(value, field)
             default: break
             }
         }
@@ -437,12 +441,14 @@ private struct FieldReader {
         var process = ProcessFaultRanges()
         let known = [
             "crashes_per_minute", "crash_at_disk_call", "restart_delay", "pauses_per_minute", "pause_duration",
-            "permanent_failures",
+            "permanent_failures", "power_failures_per_minute", "leader_crashes_per_minute",
         ]
         for (key, value) in try mapping(node, "faults.process", known: known) {
             let field = "faults.process.\(key)"
             switch key {
             case "crashes_per_minute": process.crashesPerMinute = try rate(value, field)
+            case "power_failures_per_minute": process.powerFailuresPerMinute = try rate(value, field)
+            case "leader_crashes_per_minute": process.leaderCrashesPerMinute = try rate(value, field)
             case "crash_at_disk_call": process.crashAtDiskCall = try probability(value, field)
             case "restart_delay": process.restartDelayNanoseconds = try durationRange(value, field)
             case "pauses_per_minute": process.pausesPerMinute = try rate(value, field)

@@ -20,7 +20,10 @@ final class SimNetwork {
     var rates = NetworkFaultRates()
     private let hostCount: Int
     private var links: [SeededRandom]
+    /// Per directed link: blocked by partitions (all healed together), and by how many
+    /// leader isolations (each healed on its own).
     private var blocked: [Bool]
+    private var isolationBlocks: [Int]
     private var clogNanoseconds: [UInt64]
     private(set) var statistics = NetworkStatistics()
 
@@ -35,6 +38,7 @@ final class SimNetwork {
             }
         }
         blocked = Array(repeating: false, count: hostCount * hostCount)
+        isolationBlocks = Array(repeating: 0, count: hostCount * hostCount)
         clogNanoseconds = Array(repeating: 0, count: hostCount * hostCount)
     }
 
@@ -46,23 +50,38 @@ final class SimNetwork {
         if source != target { blocked[link(source, target)] = true }
     }
 
+    /// Blocks a link until `unblockIsolation` takes this block back (or everything heals).
+    func blockIsolation(from source: Int, to target: Int) {
+        if source != target { isolationBlocks[link(source, target)] += 1 }
+    }
+
+    func unblockIsolation(from source: Int, to target: Int) {
+        if source != target { isolationBlocks[link(source, target)] = max(0, isolationBlocks[link(source, target)] - 1) }
+    }
+
     func isBlocked(from source: Int, to target: Int) -> Bool {
-        blocked[link(source, target)]
+        blocked[link(source, target)] || isolationBlocks[link(source, target)] > 0
     }
 
     func clog(from source: Int, to target: Int, delayNanoseconds: UInt64) {
         clogNanoseconds[link(source, target)] = delayNanoseconds
     }
 
-    func healPartitions() {
-        for index in blocked.indices { blocked[index] = false }
+    /// Ends every partition; with `isolations`, leader isolations too.
+    func healPartitions(isolations: Bool = true) {
+        for index in blocked.indices {
+            blocked[index] = false
+            if isolations { isolationBlocks[index] = 0 }
+        }
     }
+
+    var hasRandomPartition: Bool { blocked.contains(true) }
 
     func unclogAll() {
         for index in clogNanoseconds.indices { clogNanoseconds[index] = 0 }
     }
 
-    var hasPartition: Bool { blocked.contains(true) }
+    var hasPartition: Bool { blocked.contains(true) || isolationBlocks.contains { $0 > 0 } }
 
     // MARK: sending
 
@@ -75,7 +94,7 @@ final class SimNetwork {
             return
         }
         let index = link(source.index, targetHost.index)
-        if blocked[index] {
+        if blocked[index] || isolationBlocks[index] > 0 {
             statistics.dropped += 1
             statistics.droppedByPartition += 1
             simulation.coverage.hit(.messageDroppedByPartition)

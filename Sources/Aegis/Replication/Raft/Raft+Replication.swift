@@ -83,20 +83,21 @@ extension Raft {
     ) {
         if prevIndex < log.committed {
             // Everything up to the commit index already matches; say so.
-            send(to: leaderID, .appendResponse(success: true, index: log.committed, hint: .zero))
+            send(to: leaderID, .appendResponse(success: true, index: log.committed, hint: .zero, logLost: false))
             return
         }
         let matches = log.matchTerm(prevIndex, prevTerm)
             || (mutations.contains(.raftSkipLogMatching) && prevIndex <= log.lastIndex && prevIndex >= log.snapshot.index)
         guard matches else {
-            send(to: leaderID, .appendResponse(success: false, index: prevIndex, hint: rejectionHint(prevIndex, prevTerm)))
+            send(to: leaderID, .appendResponse(success: false, index: prevIndex, hint: rejectionHint(prevIndex, prevTerm),
+                logLost: repairFloor != .zero))
             return
         }
         let lastNew = log.appendMatching(after: prevIndex, entries)
         refreshConfiguration()
         log.commit(to: min(commit, lastNew))
         if lastNew == leaderLastIndex { noteRepaired() }
-        send(to: leaderID, .appendResponse(success: true, index: lastNew, hint: .zero))
+        send(to: leaderID, .appendResponse(success: true, index: lastNew, hint: .zero, logLost: false))
     }
 
     /// Where the leader should probe next: the last index at or below `prevIndex` whose
@@ -113,11 +114,24 @@ extension Raft {
         // The leader sends min(our match, its commit), so this never passes our log.
         log.commit(to: min(commit, log.lastIndex))
         send(to: leaderID, .heartbeatResponse(context: context))
+        if repairFloor != .zero {
+            // The leader may think this log longer than it is since the damage; say so,
+            // or with no new writes to send it would never repair it.
+            send(to: leaderID, .appendResponse(success: false, index: .zero, hint: log.lastIndex, logLost: true))
+        }
     }
 
-    func handleAppendResponse(from peer: NodeID, success: Bool, index: LogIndex, hint: LogIndex) {
+    func handleAppendResponse(from peer: NodeID, success: Bool, index: LogIndex, hint: LogIndex, logLost: Bool) {
         guard var peerProgress = progress[peer] else { return }
         peerProgress.recentActive = true
+        if !success && logLost && hint < peerProgress.match {
+            // The follower's log was damaged and cut below what it had acknowledged.
+            peerProgress.match = hint
+            peerProgress.becomeProbe()
+            progress[peer] = peerProgress
+            sendAppend(to: peer)
+            return
+        }
         if !success {
             if peerProgress.decrease(rejected: index, hint: hint) {
                 if peerProgress.state == .replicate { peerProgress.becomeProbe() }

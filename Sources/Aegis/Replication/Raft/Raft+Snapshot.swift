@@ -36,7 +36,7 @@ extension Raft {
     ) {
         if metadata.index <= log.committed {
             // Already have all of it.
-            send(to: leaderID, .appendResponse(success: true, index: log.committed, hint: .zero))
+            send(to: leaderID, .appendResponse(success: true, index: log.committed, hint: .zero, logLost: false))
             return
         }
         if offset == 0 || incomingSnapshot?.metadata != metadata || incomingSnapshot?.checksum != checksum {
@@ -63,7 +63,7 @@ extension Raft {
             return
         }
         install(Snapshot(metadata: metadata, data: incoming.bytes))
-        send(to: leaderID, .appendResponse(success: true, index: log.lastIndex, hint: .zero))
+        send(to: leaderID, .appendResponse(success: true, index: log.lastIndex, hint: .zero, logLost: false))
     }
 
     private func install(_ snapshot: Snapshot) {

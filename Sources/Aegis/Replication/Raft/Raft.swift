@@ -162,8 +162,10 @@ public final class Raft {
             followLeader(message)
             handleSnapshotChunk(from: message.from, metadata: metadata, totalBytes: totalBytes,
                 checksum: checksum, offset: offset, chunk: chunk)
-        case let .appendResponse(success, index, hint):
-            if role == .leader { handleAppendResponse(from: message.from, success: success, index: index, hint: hint) }
+        case let .appendResponse(success, index, hint, logLost):
+            if role == .leader {
+                handleAppendResponse(from: message.from, success: success, index: index, hint: hint, logLost: logLost)
+            }
         case let .heartbeatResponse(context):
             if role == .leader { handleHeartbeatResponse(from: message.from, context: context) }
         case let .snapshotChunkResponse(index, nextOffset):
@@ -204,7 +206,7 @@ public final class Raft {
             switch message.body {
             case .append, .heartbeat, .snapshotChunk:
                 // Tell a deposed leader about the newer term, so it steps down.
-                send(to: message.from, .appendResponse(success: false, index: .zero, hint: .zero))
+                send(to: message.from, .appendResponse(success: false, index: .zero, hint: .zero, logLost: false))
             case .preVote:
                 send(to: message.from, .preVoteResponse(granted: false))
             default:
@@ -264,8 +266,10 @@ public final class Raft {
             progress[member] = peerProgress
         }
         // The no-op lets this leader commit an entry of its own term, which is what
-        // makes everything before it committed and its commit index current.
-        appendAsLeader(kind: .noop, data: [])
+        // makes everything before it committed and its commit index current. (The
+        // planted Figure 8 bug leaves it out, as the implementations that had the bug
+        // did: with it, the wrong commit rule almost never shows.)
+        if !mutations.contains(.raftCommitOldTerm) { appendAsLeader(kind: .noop, data: []) }
         broadcastAppend()
     }
 

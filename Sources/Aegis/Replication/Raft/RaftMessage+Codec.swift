@@ -38,11 +38,12 @@ extension RaftMessage {
             writer.write(leaderLastIndex.rawValue)
             writer.write(UInt32(entries.count))
             for entry in entries { RaftMessage.encode(entry, into: &writer) }
-        case let .appendResponse(success, index, hint):
+        case let .appendResponse(success, index, hint, logLost):
             writer.write(UInt8(6))
             writer.write(UInt8(success ? 1 : 0))
             writer.write(index.rawValue)
             writer.write(hint.rawValue)
+            writer.write(UInt8(logLost ? 1 : 0))
         case let .heartbeat(commit, context):
             writer.write(UInt8(7))
             writer.write(commit.rawValue)
@@ -104,7 +105,7 @@ extension RaftMessage {
                 leaderLastIndex: leaderLastIndex)
         case 6:
             body = .appendResponse(success: try readBool(&reader), index: LogIndex(try reader.readUInt64()),
-                hint: LogIndex(try reader.readUInt64()))
+                hint: LogIndex(try reader.readUInt64()), logLost: try readBool(&reader))
         case 7:
             body = .heartbeat(commit: LogIndex(try reader.readUInt64()), context: try reader.readUInt64())
         case 8:

@@ -25,9 +25,10 @@ public struct RaftMessage: Sendable, Equatable, CustomStringConvertible {
         /// last index (a follower repairing a damaged log waits to hold all of it).
         case append(prevIndex: LogIndex, prevTerm: Term, entries: [LogEntry], commit: LogIndex, leaderLastIndex: LogIndex)
         /// On success `index` is the follower's last matching index; on rejection it is
-        /// the rejected prevIndex and `hint` is the follower's last index, where the
-        /// leader should probe next.
-        case appendResponse(success: Bool, index: LogIndex, hint: LogIndex)
+        /// the rejected prevIndex and `hint` is where the leader should probe next.
+        /// `logLost` is set by a follower whose own log was damaged and cut: it may now
+        /// hold less than it once acknowledged, and the leader must believe the hint.
+        case appendResponse(success: Bool, index: LogIndex, hint: LogIndex, logLost: Bool)
         /// Keeps followers from campaigning; `context` confirms a ReadIndex round.
         case heartbeat(commit: LogIndex, context: UInt64)
         case heartbeatResponse(context: UInt64)
@@ -67,8 +68,8 @@ public struct RaftMessage: Sendable, Equatable, CustomStringConvertible {
         case let .append(prevIndex, prevTerm, entries, commit, _):
             let range = entries.isEmpty ? "none" : "\(entries.first!.index)...\(entries.last!.index)"
             return "\(head) prev=\(prevIndex)/\(prevTerm) entries=\(range) commit=\(commit)"
-        case let .appendResponse(success, index, hint):
-            return success ? "\(head) ok match=\(index)" : "\(head) reject prev=\(index) hint=\(hint)"
+        case let .appendResponse(success, index, hint, logLost):
+            return success ? "\(head) ok match=\(index)" : "\(head) reject prev=\(index) hint=\(hint)\(logLost ? " log-lost" : "")"
         case let .heartbeat(commit, context):
             return "\(head) commit=\(commit) context=\(context)"
         case let .heartbeatResponse(context):
