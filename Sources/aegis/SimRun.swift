@@ -43,6 +43,9 @@ struct SimRun: ParsableCommand {
         let request = RunRequest(
             scenarioFile: scenario, scenario: try CLIFiles.loadScenario(scenario), seed: seed,
             mutations: try parseMutations(mutations), build: CLIFiles.buildIdentity)
+        if history != nil, request.scenario.workload.kind != .register {
+            throw CLIFailure.badInput("--history needs a workload that keeps a history (kind: register); \(scenario) runs \(request.scenario.workload.kind.rawValue)")
+        }
         printHeader(request)
         let clock = ContinuousClock()
         let started = clock.now
@@ -59,9 +62,7 @@ struct SimRun: ParsableCommand {
             try CLIFiles.writeText(traceFile.render(), to: tracePath)
         }
         if let history {
-            guard let lines = output.history else {
-                throw CLIFailure.badInput("--history needs a workload that keeps a history (kind: register); \(scenario) runs \(request.scenario.workload.kind.rawValue)")
-            }
+            guard let lines = output.history else { preconditionFailure("a register run keeps a history") }
             try CLIFiles.writeText(lines.map { $0 + "\n" }.joined(), to: history, what: "the history")
         }
         printResult(output.result, request: request, wall: elapsed, tracePath: tracePath)

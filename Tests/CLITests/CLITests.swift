@@ -4,7 +4,11 @@ import Testing
 /// Determinism across processes: the same scenario and seed give byte-identical
 /// traces in separate processes, with and without deterministic hashing.
 @Suite struct CrossProcessDeterminismTests {
-    @Test(arguments: [("smoke", 42), ("crashes", 7), ("disk-faults", 3), ("partitions", 5), ("clock-faults", 9)])
+    @Test(arguments: [
+        ("probe/smoke", 42), ("probe/crashes", 7), ("probe/disk-faults", 3),
+        ("smoke", 42), ("crashes", 7), ("disk-faults", 3), ("partitions", 5), ("clock-faults", 9),
+        ("membership", 4), ("snapshots", 2),
+    ])
     func twoProcessesWriteIdenticalTraces(name: String, seed: Int) throws {
         let directory = try AegisProcess.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -12,9 +16,9 @@ import Testing
         let second = directory.appendingPathComponent("b.trace")
         var environment = ProcessInfo.processInfo.environment
         environment["SWIFT_DETERMINISTIC_HASHING"] = nil
-        let a = try AegisProcess.run(["sim", "run", "Scenarios/probe/\(name).yaml", "--seed", "\(seed)", "--trace", first.path], environment: environment)
+        let a = try AegisProcess.run(["sim", "run", "Scenarios/\(name).yaml", "--seed", "\(seed)", "--trace", first.path], environment: environment)
         environment["SWIFT_DETERMINISTIC_HASHING"] = "1"
-        let b = try AegisProcess.run(["sim", "run", "Scenarios/probe/\(name).yaml", "--seed", "\(seed)", "--trace", second.path], environment: environment)
+        let b = try AegisProcess.run(["sim", "run", "Scenarios/\(name).yaml", "--seed", "\(seed)", "--trace", second.path], environment: environment)
         #expect(a.status == 0, "\(a.standardOutput)\(a.standardError)")
         #expect(b.status == 0)
         let textA = try AegisProcess.read(first)
@@ -38,6 +42,37 @@ import Testing
 }
 
 @Suite struct ReplayCommandTests {
+    @Test func replayOfARaftRunNamesAnEditedStep() throws {
+        let directory = try AegisProcess.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let trace = directory.appendingPathComponent("a.trace")
+        _ = try AegisProcess.run(["sim", "run", "Scenarios/smoke.yaml", "--seed", "42", "--trace", trace.path])
+        let replay = try AegisProcess.run(["sim", "replay", trace.path])
+        #expect(replay.status == 0, "\(replay.standardOutput)")
+        #expect(replay.standardOutput.contains("reproduced: identical through step"))
+        var lines = try AegisProcess.read(trace).components(separatedBy: "\n")
+        let index = try #require(lines.firstIndex { $0.hasPrefix("2000 ") })
+        var fields = lines[index].components(separatedBy: " ")
+        fields[2] = fields[2] == "n1" ? "n2" : "n1"
+        lines[index] = fields.joined(separator: " ")
+        let edited = directory.appendingPathComponent("edited.trace")
+        try lines.joined(separator: "\n").write(to: edited, atomically: true, encoding: .utf8)
+        let diverged = try AegisProcess.run(["sim", "replay", edited.path])
+        #expect(diverged.status == 4)
+        #expect(diverged.standardOutput.contains("diverged at step 2000:"))
+    }
+
+    @Test func rerunOfEveryKeptRegressionPasses() throws {
+        let folder = AegisProcess.packageRoot.appendingPathComponent("Traces/regressions")
+        let traces = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".trace") }.sorted()
+        #expect(!traces.isEmpty)
+        for trace in traces {
+            let result = try AegisProcess.run(["sim", "rerun", folder.appendingPathComponent(trace).path])
+            #expect(result.status == 0, "\(trace): \(result.standardOutput)")
+            #expect(result.standardOutput.contains("result    pass"))
+        }
+    }
+
     @Test func replayReproducesAndNamesAnEditedStep() throws {
         let directory = try AegisProcess.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -70,6 +105,79 @@ import Testing
         #expect(!timeline.isEmpty)
         #expect(timeline.allSatisfy { $0.components(separatedBy: " ")[4] == "n2" })
         #expect(replay.standardOutput.contains("reproduced: identical through step 400"))
+    }
+}
+
+@Suite struct MutationAndHistoryTests {
+    @Test func mutationsAreListedWithWhatTheyBreak() throws {
+        let result = try AegisProcess.run(["sim", "mutations"])
+        #expect(result.status == 0)
+        for name in ["raft-vote-twice", "raft-commit-old-term", "raft-ack-before-sync", "raft-skip-log-matching",
+                     "raft-follower-read", "probe-skip-sync"] {
+            #expect(result.standardOutput.contains(name + " "), "\(name) missing")
+        }
+        #expect(result.standardOutput.components(separatedBy: "\n").filter { !$0.isEmpty }.count >= 8)
+    }
+
+    /// A history written with --history is one JSON object per line with the fields
+    /// outside checkers read, and an independent checker (tools/linearizability,
+    /// Python, no shared code) accepts it.
+    @Test func historyIsJSONLinesAcceptedByTheIndependentChecker() throws {
+        let directory = try AegisProcess.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let history = directory.appendingPathComponent("h.jsonl")
+        let run = try AegisProcess.run(["sim", "run", "Scenarios/partitions.yaml", "--seed", "3", "--history", history.path])
+        #expect(run.status == 0, "\(run.standardOutput)")
+        let lines = try AegisProcess.read(history).components(separatedBy: "\n").filter { !$0.isEmpty }
+        #expect(lines.count > 500)
+        for line in lines.prefix(50) {
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+            #expect(Set(object.keys) == ["process", "type", "f", "key", "value", "time"])
+        }
+        let (status, text) = try runIndependentChecker(history)
+        #expect(status == 0, "\(text)")
+    }
+
+    /// The two checkers agree on a planted stale read: a seed the simulator's checker
+    /// rejects, the independent one rejects too.
+    @Test func independentCheckerRejectsAPlantedStaleRead() throws {
+        let directory = try AegisProcess.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let history = directory.appendingPathComponent("h.jsonl")
+        var caught = false
+        for seed in 1...30 {
+            let run = try AegisProcess.run(["sim", "run", "Scenarios/partitions.yaml", "--seed", "\(seed)",
+                                            "--mutation", "raft-follower-read", "--history", history.path,
+                                            "--trace", directory.appendingPathComponent("t.trace").path])
+            guard run.status == 1 else { continue }
+            #expect(run.standardOutput.contains("is not linearizable"), "\(run.standardOutput)")
+            let (status, text) = try runIndependentChecker(history)
+            #expect(status == 1, "\(text)")
+            #expect(text.contains("NOT LINEARIZABLE"))
+            caught = true
+            break
+        }
+        #expect(caught, "no stale read was caught in 30 seeds")
+    }
+
+    private func runIndependentChecker(_ history: URL) throws -> (Int32, String) {
+        let checker = Process()
+        checker.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        checker.arguments = ["python3", AegisProcess.packageRoot.appendingPathComponent("tools/linearizability/check.py").path,
+                             history.path]
+        let output = Pipe()
+        checker.standardOutput = output
+        checker.standardError = output
+        try checker.run()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        checker.waitUntilExit()
+        return (checker.terminationStatus, text)
+    }
+
+    @Test func historyNeedsARegisterWorkload() throws {
+        let result = try AegisProcess.run(["sim", "run", "Scenarios/probe/smoke.yaml", "--seed", "1", "--history", "/tmp/unused.jsonl"])
+        #expect(result.status == 2)
+        #expect(result.standardError.contains("--history needs a workload that keeps a history"))
     }
 }
 
@@ -121,6 +229,8 @@ import Testing
         ("name: x\nfaults:\n  network:\n    loss: two\n", "bad.yaml:4: field 'faults.network.loss': must be a number"),
         ("name: [unclosed\n", "bad.yaml:2: is not valid YAML"),
         ("name: x\nworkload: {kind: raft}\n", "bad.yaml:2: field 'workload.kind'"),
+        ("name: x\ntopology: {nodes: 3}\nfaults: {process: {permanent_failures: 2}}\n", "bad.yaml:1: field 'faults.process.permanent_failures': must be at most a minority"),
+        ("name: x\nraft: {election_ticks: 3, heartbeat_ticks: 2}\n", "bad.yaml:2: field 'raft.election_ticks': must be at least twice heartbeat_ticks"),
     ])
     func malformedScenario(text: String, expected: String) throws {
         let directory = try AegisProcess.temporaryDirectory()

@@ -55,7 +55,7 @@ import Testing
     @Test(arguments: [
         ("name: x\nfaults:\n  network:\n    loss: 1.5\n", "bad.yaml:4: field 'faults.network.loss': must be a probability between 0 and 1, not 1.5"),
         ("name: x\nduration: 5 seconds\n", "bad.yaml:2: field 'duration': must be a duration with a unit (ns, us, ms, s, m), such as 5ms or 2s; got '5 seconds'"),
-        ("name: x\ntopology:\n  nodez: 3\n", "bad.yaml:3: field 'topology.nodez': is not a known field; known fields here are nodes"),
+        ("name: x\ntopology:\n  nodez: 3\n", "bad.yaml:3: field 'topology.nodez': is not a known field; known fields here are nodes, voters"),
         ("description: no name\n", "bad.yaml:1: field 'name': is missing; every scenario needs a name"),
         ("name: x\nschedule:\n  - at: 1s\n    crash: 17\n", "bad.yaml:4: field 'schedule[0].crash': must be between 1 and 16, not 17"),
         ("name: x\nschedule:\n  - at: 1s\n    crash: 4\n", "bad.yaml:4: field 'schedule[0].crash': names node 4 but topology has 3 nodes"),
@@ -65,7 +65,7 @@ import Testing
         ("name: x\nworkload: {ack_quorum: 5}\n", "bad.yaml:1: field 'workload.ack_quorum': must not exceed the number of nodes (3)"),
         ("name: x\nfaults: [1, 2]\n", "bad.yaml:2: field 'faults': must be a mapping of keys to values"),
         ("name: x\n  bad: indentation\n", "bad.yaml:2: is not valid YAML: mapping values are not allowed in this context at column 6"),
-        ("", "bad.yaml:1: the scenario is empty; start from Scenarios/probe/smoke.yaml"),
+        ("", "bad.yaml:1: the scenario is empty; start from Scenarios/smoke.yaml"),
     ])
     func malformedInputIsOneClearLine(text: String, message: String) {
         do {

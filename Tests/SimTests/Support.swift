@@ -12,9 +12,15 @@ func scenario(_ yaml: String, file: String = "test.yaml") throws -> Scenario {
     try ScenarioParser.parse(text: yaml, file: file)
 }
 
+/// A probe-protocol scenario, from Scenarios/probe/.
 func shippedScenario(_ name: String) throws -> Scenario {
+    try scenarioFile("probe/\(name)")
+}
+
+/// Any shipped scenario, by its path under Scenarios/ without the extension.
+func scenarioFile(_ name: String) throws -> Scenario {
     let path = "\(packageRoot)/Scenarios/\(name).yaml"
-    return try ScenarioParser.parse(text: try readFile(path), file: "Scenarios/probe/\(name).yaml")
+    return try ScenarioParser.parse(text: try readFile(path), file: "Scenarios/\(name).yaml")
 }
 
 /// Tests may read files; the simulator may not.
