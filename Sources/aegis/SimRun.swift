@@ -50,7 +50,8 @@ struct SimRun: ParsableCommand {
         let clock = ContinuousClock()
         let started = clock.now
         let output = Runner.run(
-            request, recording: trace != nil || verbose, echo: verbose ? { print("  \($0)") } : nil)
+            request, recording: trace != nil || verbose, echo: verbose ? { print("  \($0)") } : nil,
+            keepHistory: history != nil)
         let elapsed = clock.now - started
         var tracePath = trace
         var traceFile = output.trace

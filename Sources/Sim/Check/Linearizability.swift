@@ -20,20 +20,23 @@ public enum Linearizability {
         public var kind: Kind
         public var invoked: Int
         public var returned: Int?
-        /// The history lines that describe it, for reports.
-        public var lines: [String]
+        /// Where it came from in the caller's history (positions), for reports; made
+        /// into text only when a report is needed.
+        public var sources: [Int]
+        public var note: String?
 
-        public init(kind: Kind, invoked: Int, returned: Int?, lines: [String]) {
+        public init(kind: Kind, invoked: Int, returned: Int?, sources: [Int], note: String? = nil) {
             self.kind = kind
             self.invoked = invoked
             self.returned = returned
-            self.lines = lines
+            self.sources = sources
+            self.note = note
         }
     }
 
     public enum Verdict: Sendable, Equatable {
         case linearizable
-        case notLinearizable(key: Int, subHistory: [String])
+        case notLinearizable(key: Int, subHistory: [Operation])
         case unknown(key: Int, explored: Int)
     }
 
@@ -61,7 +64,7 @@ public enum Linearizability {
 
     /// Removes operations one at a time, keeping each removal that leaves the history
     /// illegal: what remains is illegal and every operation in it is needed.
-    static func shrink(_ operations: [Operation], statesMax: Int) -> [String] {
+    static func shrink(_ operations: [Operation], statesMax: Int) -> [Operation] {
         var kept = operations
         var position = kept.count - 1
         while position >= 0 {
@@ -70,7 +73,7 @@ public enum Linearizability {
             if search(candidate, statesMax: statesMax) == .illegal { kept = candidate }
             position -= 1
         }
-        return kept.sorted { $0.invoked < $1.invoked }.flatMap(\.lines)
+        return kept.sorted { $0.invoked < $1.invoked }
     }
 
     private struct CacheKey: Hashable {

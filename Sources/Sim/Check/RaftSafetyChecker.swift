@@ -9,7 +9,9 @@ import Aegis
 ///   one term — together, by induction, any two logs that share an (index, term) agree
 ///   on everything up to it.
 /// - State machine safety: no two nodes commit or apply different entries at an index.
-/// - Leader completeness: a node that becomes leader holds every entry known committed.
+/// - Leader completeness: a node that becomes leader of term T holds every entry known
+///   committed in a term before T. (A candidate of an older term can still win late,
+///   with votes cast before a newer term's commits; Raft promises it nothing newer.)
 final class RaftSafetyChecker {
     private struct EntryKey: Hashable {
         var index: UInt64
@@ -24,9 +26,10 @@ final class RaftSafetyChecker {
 
     private var leaders: [UInt64: NodeID] = [:]
     private var identities: [EntryKey: EntryIdentity] = [:]
-    /// Digest of the committed entry at each index (1-based; slot 0 unused), and who
-    /// first showed it committed.
-    private(set) var committed: [(digest: UInt64, node: NodeID)?] = [nil]
+    /// Digest of the committed entry at each index (1-based; slot 0 unused), who first
+    /// showed it committed, and that node's term then (the term it was committed in,
+    /// or a later one).
+    private(set) var committed: [(digest: UInt64, node: NodeID, term: Term)?] = [nil]
     /// The highest index each node was checked committed up to, per incarnation.
     private var checkedCommit: [NodeID: (incarnation: UInt32, index: LogIndex)] = [:]
     /// Requests applied with effect: (client, sequence) -> index.
@@ -58,7 +61,9 @@ final class RaftSafetyChecker {
             if let problem = checkIdentities(batch.entries, previousTerm: batch.previousTerm, node: node.node) { return problem }
         }
         for (entry, command) in observations.applied {
-            if let problem = recordCommitted(entry.index, entry.digest, by: node.node, what: "applied") { return problem }
+            if let problem = recordCommitted(entry.index, entry.digest, by: node.node, term: raft.term, what: "applied") {
+                return problem
+            }
             noteConfiguration(entry)
             if let command, command.tookEffect {
                 let key = RequestKey(clientID: command.clientID, sequence: command.sequence)
@@ -114,7 +119,7 @@ final class RaftSafetyChecker {
         var index = max(from.next, raft.log.firstIndex)
         while index <= upTo {
             guard let entry = raft.log.entry(at: index) else { break }
-            if let problem = recordCommitted(index, entry.digest, by: node, what: "committed") { return problem }
+            if let problem = recordCommitted(index, entry.digest, by: node, term: raft.term, what: "committed") { return problem }
             noteConfiguration(entry)
             index = index.next
         }
@@ -122,15 +127,16 @@ final class RaftSafetyChecker {
         return nil
     }
 
-    private func recordCommitted(_ index: LogIndex, _ digest: UInt64, by node: NodeID, what: String) -> String? {
+    private func recordCommitted(_ index: LogIndex, _ digest: UInt64, by node: NodeID, term: Term, what: String) -> String? {
         let slot = Int(index.rawValue)
         while committed.count <= slot { committed.append(nil) }
         if let known = committed[slot] {
             if known.digest != digest {
                 return "state machine safety: \(node) \(what) a different entry at \(index) than \(known.node) committed"
             }
+            if term < known.term { committed[slot]?.term = term }
         } else {
-            committed[slot] = (digest, node)
+            committed[slot] = (digest, node, term)
         }
         return nil
     }
@@ -145,7 +151,7 @@ final class RaftSafetyChecker {
     private func checkLeaderCompleteness(_ raft: Raft, node: NodeID) -> String? {
         var index = raft.log.firstIndex
         while index.rawValue < UInt64(committed.count) {
-            if let known = committed[Int(index.rawValue)] {
+            if let known = committed[Int(index.rawValue)], known.term < raft.term {
                 guard let entry = raft.log.entry(at: index) else {
                     return "leader completeness: \(node) leads \(raft.term) without committed entry \(index)"
                 }

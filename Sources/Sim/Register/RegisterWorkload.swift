@@ -181,9 +181,12 @@ final class RegisterWorkload: SimWorkload {
             case .linearizable:
                 break
             case let .notLinearizable(key, subHistory):
+                let lines = subHistory.flatMap { operation in
+                    operation.sources.map { history.events[$0].jsonLine } + (operation.note.map { ["  " + $0] } ?? [])
+                }
                 violations.append(Violation(kind: .safety, check: .linearizability,
                     message: "key k\(key) is not linearizable; smallest illegal sub-history:\n    "
-                        + subHistory.joined(separator: "\n    ")))
+                        + lines.joined(separator: "\n    ")))
             case let .unknown(key, explored):
                 violations.append(Violation(kind: .safety, check: .linearizability,
                     message: "linearizability of key k\(key) is unknown: the search gave up after \(explored) states (never counted as a pass)"))
@@ -226,7 +229,7 @@ final class RegisterWorkload: SimWorkload {
         var open: [UInt32: (position: Int, event: HistoryEvent)] = [:]
         resolvedCommitted = 0
         resolvedNotCommitted = 0
-        func resolve(_ invoke: (position: Int, event: HistoryEvent), line: String?) {
+        func resolve(_ invoke: (position: Int, event: HistoryEvent), completion: Int?) {
             let event = invoke.event
             let key = RaftSafetyChecker.RequestKey(clientID: UInt64(event.process), sequence: event.sequence)
             guard event.function != .read, let applied = checker.appliedRequests[key] else {
@@ -234,12 +237,15 @@ final class RegisterWorkload: SimWorkload {
                 return
             }
             resolvedCommitted += 1
-            let lines = [event.jsonLine] + (line.map { [$0] } ?? []) + ["  (resolved: took effect at \(applied.index))"]
+            let sources = [invoke.position] + (completion.map { [$0] } ?? [])
+            let note = "(unknown outcome, resolved: took effect at \(applied.index))"
             switch (event.value, applied.result) {
             case let (.write(value), _):
-                byKey[event.key].append(.init(kind: .write(value), invoked: invoke.position, returned: nil, lines: lines))
+                byKey[event.key].append(.init(kind: .write(value), invoked: invoke.position, returned: nil,
+                    sources: sources, note: note))
             case let (.cas(expected, new), .compareAndSet(true, _)):
-                byKey[event.key].append(.init(kind: .cas(expected: expected, new: new), invoked: invoke.position, returned: nil, lines: lines))
+                byKey[event.key].append(.init(kind: .cas(expected: expected, new: new), invoked: invoke.position,
+                    returned: nil, sources: sources, note: note))
             default:
                 break
             }
@@ -257,16 +263,16 @@ final class RegisterWorkload: SimWorkload {
                 case let .cas(expected, new): kind = .cas(expected: expected, new: new)
                 }
                 byKey[event.key].append(.init(kind: kind, invoked: invoke.position, returned: position,
-                    lines: [invoke.event.jsonLine, event.jsonLine]))
+                    sources: [invoke.position, position]))
             case .fail:
                 open[event.process] = nil
             case .info:
                 guard let invoke = open.removeValue(forKey: event.process) else { continue }
-                resolve(invoke, line: event.jsonLine)
+                resolve(invoke, completion: position)
             }
         }
         for process in open.keys.sorted() {
-            resolve(open[process]!, line: nil)
+            resolve(open[process]!, completion: nil)
         }
         return byKey.enumerated().map { ($0.offset, $0.element) }
     }

@@ -33,7 +33,8 @@ public struct RunRequest: Sendable {
 public enum Runner {
     /// Runs once. With `recording`, the returned trace holds every event line.
     public static func run(
-        _ request: RunRequest, recording: Bool, echo: ((String) -> Void)? = nil, captureAtStep: UInt64? = nil
+        _ request: RunRequest, recording: Bool, echo: ((String) -> Void)? = nil, captureAtStep: UInt64? = nil,
+        keepHistory: Bool = false
     ) -> RunOutput {
         let simulation = Simulation(
             scenario: request.scenario, seed: request.seed, mutations: request.allMutations,
@@ -50,7 +51,7 @@ public enum Runner {
         }
         return RunOutput(
             result: result, trace: trace, options: simulation.options, capturedHash: simulation.trace.capturedHash,
-            history: simulation.historyLines)
+            history: keepHistory ? simulation.historyLines : nil)
     }
 }
 
@@ -60,7 +61,7 @@ public struct RunOutput {
     public var options: FaultOptions
     /// The running hash after the step asked for with `captureAtStep`.
     public var capturedHash: UInt64?
-    /// The register history as JSON lines, when the workload keeps one.
+    /// The register history as JSON lines, when asked for and the workload keeps one.
     public var history: [String]?
 }
 

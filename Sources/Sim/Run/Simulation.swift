@@ -2,7 +2,7 @@ import Aegis
 
 /// Something due at a simulated instant.
 enum SimEvent {
-    case deliver(from: NodeID, to: NodeID, bytes: [UInt8])
+    case deliver(from: NodeID, to: NodeID, bytes: [UInt8], digest: UInt64)
     case timer(host: Int, incarnation: UInt32, timer: TimerID)
     case boot(host: Int)
     case scheduled(ScheduledAction)
@@ -177,8 +177,8 @@ public final class Simulation {
     /// Handles one event; returns true when the run is over.
     private func dispatch(_ event: SimEvent) -> Bool {
         switch event {
-        case let .deliver(source, target, bytes):
-            deliver(from: source, to: target, bytes: bytes, event: event)
+        case let .deliver(source, target, bytes, digest):
+            deliver(from: source, to: target, bytes: bytes, digest: digest, event: event)
         case let .timer(index, incarnation, timer):
             fire(hosts[index], incarnation: incarnation, timer: timer, event: event)
         case let .boot(index):
@@ -223,9 +223,8 @@ public final class Simulation {
 
     // MARK: driving processes
 
-    private func deliver(from source: NodeID, to target: NodeID, bytes: [UInt8], event: SimEvent) {
+    private func deliver(from source: NodeID, to target: NodeID, bytes: [UInt8], digest: UInt64, event: SimEvent) {
         guard let host = host(for: target) else { return }
-        let digest = StableHash64.digest(bytes)
         switch host.status {
         case .down:
             record(target, "net.drop", digest, "from=\(source) len=\(bytes.count) reason=process-down")

@@ -67,8 +67,8 @@ public struct WorkloadSpec: Equatable, Sendable {
 /// Raft settings for the register workload's nodes.
 public struct RaftSpec: Equatable, Sendable {
     public var tickNanoseconds: UInt64 = 10 * Nanoseconds.perMillisecond
-    public var electionTicks = 10
-    public var heartbeatTicks = 2
+    public var electionTicks = 20
+    public var heartbeatTicks = 5
     public var inflightMax = 32
     public var entriesPerMessageMax = 64
     public var snapshotEveryEntries = 1000

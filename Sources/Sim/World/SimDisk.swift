@@ -29,8 +29,48 @@ final class SimDisk: Disk {
     final class Inode {
         var durable: [UInt8] = []
         var current: [UInt8] = []
-        var dirtySectors: Set<Int> = []
+        var dirtySectors = SectorSet()
         var truncatedSinceSync = false
+    }
+
+    /// A set of sector numbers as a bitmap: ordered iteration, no hashing.
+    struct SectorSet {
+        private var words: [UInt64] = []
+        private(set) var count = 0
+
+        mutating func insert(_ sector: Int) {
+            let word = sector >> 6
+            if word >= words.count { words.append(contentsOf: repeatElement(0, count: word - words.count + 1)) }
+            let bit = UInt64(1) << UInt64(sector & 63)
+            if words[word] & bit == 0 {
+                words[word] |= bit
+                count += 1
+            }
+        }
+
+        func contains(_ sector: Int) -> Bool {
+            let word = sector >> 6
+            return word < words.count && words[word] & (UInt64(1) << UInt64(sector & 63)) != 0
+        }
+
+        mutating func removeAll() {
+            if count > 0 { words.removeAll(keepingCapacity: true) }
+            count = 0
+        }
+
+        /// The members, ascending.
+        func sorted() -> [Int] {
+            var result: [Int] = []
+            result.reserveCapacity(count)
+            for (index, word) in words.enumerated() where word != 0 {
+                var remaining = word
+                while remaining != 0 {
+                    result.append(index << 6 + remaining.trailingZeroBitCount)
+                    remaining &= remaining - 1
+                }
+            }
+            return result
+        }
     }
 
     enum MetadataChange {
@@ -129,8 +169,10 @@ final class SimDisk: Disk {
             throw .ioError(name: name, operation: "sync")
         }
         let dirtyCount = inode.dirtySectors.count
-        for sector in inode.dirtySectors.sorted() {
-            persist(inode, sector: sector, byteCount: sectorSize)
+        if dirtyCount > 0 {
+            for sector in inode.dirtySectors.sorted() {
+                persist(inode, sector: sector, byteCount: sectorSize)
+            }
         }
         inode.durable.removeSubrange(min(inode.current.count, inode.durable.count)...)
         inode.dirtySectors.removeAll()
@@ -193,6 +235,13 @@ final class SimDisk: Disk {
         let changes = journal.count
         durableDirectory = directory
         journal.removeAll()
+        // Files removed for good and not open any more can go.
+        if changes > 0 {
+            let linked = Set(directory.values).union(handles.values.map(\.inode))
+            for number in inodes.keys.sorted() where !linked.contains(number) {
+                inodes[number] = nil
+            }
+        }
         trace("disk.syncdir", ".", digest: UInt64(changes), detail: "changes=\(changes)")
     }
 
@@ -331,11 +380,20 @@ final class SimDisk: Disk {
             statistics.misdirectedWrites += 1
             host.simulation.coverage.hit(.writeMisdirected)
         }
+        var appended = false
         if end > inode.current.count {
             markDirty(inode, range: inode.current.count..<end)
-            inode.current.append(contentsOf: repeatElement(0, count: end - inode.current.count))
+            if target == inode.current.count {
+                // An append: no zero fill to overwrite.
+                inode.current.append(contentsOf: bytes)
+                appended = true
+            } else {
+                inode.current.append(contentsOf: repeatElement(0, count: end - inode.current.count))
+            }
         }
-        inode.current.replaceSubrange(target..<(target + bytes.count), with: bytes)
+        if !appended {
+            inode.current.replaceSubrange(target..<(target + bytes.count), with: bytes)
+        }
         markDirty(inode, range: target..<(target + bytes.count))
         statistics.writes += 1
         let landing = target == offset ? "" : " misdirected-to=\(target)"
@@ -354,6 +412,10 @@ final class SimDisk: Disk {
         let start = sector * sectorSize
         let end = min(start + byteCount, inode.current.count)
         guard start < end else { return }
+        if inode.durable.count == start {
+            inode.durable.append(contentsOf: inode.current[start..<end])
+            return
+        }
         if inode.durable.count < end {
             inode.durable.append(contentsOf: repeatElement(0, count: end - inode.durable.count))
         }

@@ -110,16 +110,19 @@ final class SimNetwork {
             return
         }
         let delay = drawDelay(random) + clogNanoseconds[index]
-        simulation.schedule(at: departureNanoseconds + delay, .deliver(from: source.node, to: target, bytes: bytes))
-        var fate = "delay=\(formatDuration(delay))"
+        simulation.schedule(at: departureNanoseconds + delay, .deliver(from: source.node, to: target, bytes: bytes, digest: digest))
+        var copyDelay: UInt64?
         if random.happens(rates.duplicate) {
             statistics.duplicated += 1
             simulation.coverage.hit(.messageDuplicated)
-            let copyDelay = drawDelay(random) + clogNanoseconds[index]
-            simulation.schedule(at: departureNanoseconds + copyDelay, .deliver(from: source.node, to: target, bytes: bytes))
-            fate += " dup-delay=\(formatDuration(copyDelay))"
+            let second = drawDelay(random) + clogNanoseconds[index]
+            simulation.schedule(at: departureNanoseconds + second, .deliver(from: source.node, to: target, bytes: bytes, digest: digest))
+            copyDelay = second
         }
-        record(source, "net.send", digest, "to=\(target) len=\(bytes.count) \(fate)", departureNanoseconds)
+        // The text is made only when the trace is kept.
+        record(source, "net.send", digest,
+            "to=\(target) len=\(bytes.count) delay=\(formatDuration(delay))" + (copyDelay.map { " dup-delay=\(formatDuration($0))" } ?? ""),
+            departureNanoseconds)
     }
 
     func drawDelay(_ random: SeededRandom) -> UInt64 {

@@ -158,11 +158,10 @@ extension Raft {
         }
         progress[peer] = peerProgress
         guard learned else { return }
-        if maybeCommit() {
-            broadcastAppend()
-        } else {
-            sendAppend(to: peer, evenIfEmpty: false)
-        }
+        // A new commit index reaches followers with the next append or heartbeat; no
+        // message just for it.
+        maybeCommit()
+        sendAppend(to: peer, evenIfEmpty: false)
         // Keep streaming while the window allows.
         while let current = progress[peer], current.state == .replicate, current.next <= log.lastIndex,
               !current.isPaused(inflightMax: options.inflightMessagesMax) {

@@ -26,8 +26,8 @@ public final class Raft {
     public internal(set) var repairFloor: LogIndex
     var repairFloorTerm: Term
 
-    var progress: [NodeID: Progress] = [:]
-    var votes: [NodeID: Bool] = [:]
+    var progress = NodeMap<Progress>()
+    var votes = NodeMap<Bool>()
     var electionElapsed = 0
     var heartbeatElapsed = 0
     var randomizedElectionTicks = 0
@@ -241,7 +241,7 @@ public final class Raft {
         precondition(role != .leader, "a leader does not pre-campaign")
         role = .preCandidate
         leader = nil
-        votes = [:]
+        votes.removeAll()
         electionElapsed = 0
         resetRandomizedElectionTicks()
     }
@@ -274,7 +274,7 @@ public final class Raft {
     }
 
     private func resetCommonState() {
-        votes = [:]
+        votes.removeAll()
         electionElapsed = 0
         heartbeatElapsed = 0
         resetRandomizedElectionTicks()
@@ -282,7 +282,7 @@ public final class Raft {
         transferElapsed = 0
         pendingReads.removeAll()
         readsAwaitingTermCommit.removeAll()
-        if role != .leader { progress = [:] }
+        if role != .leader { progress.removeAll() }
     }
 
     func resetRandomizedElectionTicks() {
@@ -341,7 +341,7 @@ public final class Raft {
         for member in configuration.members where progress[member] == nil {
             progress[member] = Progress(next: log.lastIndex.next)
         }
-        for peer in progress.keys.sorted() where !configuration.isMember(peer) {
+        for peer in progress.nodes where !configuration.isMember(peer) {
             progress[peer] = nil
         }
         if let transferee, !configuration.isVoter(transferee) { self.transferee = nil }

@@ -4,9 +4,9 @@ public struct RaftOptions: Sendable, Equatable {
     /// A follower that hears no leader for this many ticks (plus a random extra of up to
     /// the same again) starts an election. A leader that has not heard from a quorum for
     /// this many ticks steps down (CheckQuorum).
-    public var electionTicks = 10
+    public var electionTicks = 20
     /// A leader sends heartbeats every this many ticks.
-    public var heartbeatTicks = 2
+    public var heartbeatTicks = 5
     /// Appends in flight to one follower at once, when streaming.
     public var inflightMessagesMax = 32
     /// Entries and bytes per append message.

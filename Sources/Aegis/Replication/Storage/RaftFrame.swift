@@ -98,7 +98,7 @@ public struct RaftFrame: Sendable, Equatable {
     }
 
     /// One copy, sector-padded.
-    func encodedCopy(_ copy: UInt8, payload: [UInt8], sectorSize: Int) -> [UInt8] {
+    func encodedCopy(_ copy: UInt8, payload: [UInt8], sectorSize: Int, payloadChecksum: UInt32? = nil) -> [UInt8] {
         precondition(payload.count <= RaftFrame.payloadMax, "frame payload of \(payload.count) bytes is too large")
         var writer = ByteWriter(capacity: RaftFrame.paddedSize(RaftFrame.headerSize + payload.count, sectorSize: sectorSize))
         writer.write(RaftFrame.magic)
@@ -107,7 +107,7 @@ public struct RaftFrame: Sendable, Equatable {
         writer.write(UInt16(0))
         writer.write(sequence)
         writer.write(UInt32(payload.count))
-        writer.write(CRC32C.checksum(payload))
+        writer.write(payloadChecksum ?? CRC32C.checksum(payload))
         writer.write(UInt32(0))
         writer.write(CRC32C.checksum(writer.bytes))
         writer.write(raw: payload)
