@@ -56,6 +56,11 @@ public final class KVNode: NodeProcess {
     }
 
     public let environment: NodeEnvironment
+    // The doors, held one by one: reaching them through `environment` on every call
+    // copies the whole struct of references.
+    private let clock: any Clock
+    private let timers: any Timers
+    private let network: any Network
     public let configuration: Configuration
     public private(set) var raft: Raft!
     public let stateMachine: KVStateMachine
@@ -66,13 +71,27 @@ public final class KVNode: NodeProcess {
     public private(set) var malformedMessages = 0
 
     private var pendingWrites: [LogIndex: PendingWrite] = [:]
-    private var pendingReads: [UInt64: PendingRead] = [:]
+    /// Reads wait for a ReadIndex round: at most one round is in flight, and reads
+    /// that arrive meanwhile share the next one (each round starts after its reads
+    /// arrived, which is what makes them linearizable).
+    private var waitingReads: [PendingRead] = []
+    private var readRoundInFlight: (context: UInt64, reads: [PendingRead])?
+    /// Reads whose index is known, waiting for the state machine to reach it.
+    private var confirmedReads: [PendingRead] = []
     private var nextReadContext: UInt64 = 1
+    private var pendingReadCount: Int { waitingReads.count + (readRoundInFlight?.reads.count ?? 0) + confirmedReads.count }
     private var tickTimer: TimerID?
+    /// When the armed tick timer fires, on this node's monotonic clock.
+    private var tickTimerDue: UInt64 = 0
+    /// The monotonic time of the last tick delivered to Raft.
+    private var lastTickNanoseconds: UInt64 = 0
     private var wasLeader = false
 
     public init(environment: NodeEnvironment, configuration: Configuration) {
         self.environment = environment
+        clock = environment.clock
+        timers = environment.timers
+        network = environment.network
         self.configuration = configuration
         var storeOptions = configuration.store
         if configuration.mutations.contains(.raftAckBeforeSync) { storeOptions.skipSync = true }
@@ -96,25 +115,44 @@ public final class KVNode: NodeProcess {
         }
         raft = Raft(id: node, options: configuration.raft, recovered: recovered,
             entropy: environment.entropy, mutations: configuration.mutations)
-        armTick()
+        lastTickNanoseconds = clock.monotonicNanoseconds
         try processReady()
+        scheduleTick()
     }
 
     public func handle(_ event: NodeEvent) throws(DiskError) {
         observations = StepObservations()
+        deliverDueTicks()
         switch event {
         case let .timer(timer):
             guard timer == tickTimer else { return }
-            armTick()
-            raft.tick()
+            tickTimer = nil
         case let .message(sender, bytes):
             receive(from: sender, bytes)
         }
         try processReady()
+        scheduleTick()
     }
 
-    private func armTick() {
-        tickTimer = environment.timers.arm(afterNanoseconds: configuration.tickNanoseconds)
+    /// Raft counts ticks of `tickNanoseconds`. Rather than wake every tick, the node
+    /// wakes when a tick could make Raft act, and before any event hands Raft the ticks
+    /// that passed since the last one — the same ticks, in the same order.
+    private func deliverDueTicks() {
+        let now = clock.monotonicNanoseconds
+        let interval = configuration.tickNanoseconds
+        while now >= lastTickNanoseconds + interval {
+            lastTickNanoseconds += interval
+            raft.tick()
+        }
+    }
+
+    private func scheduleTick() {
+        let now = clock.monotonicNanoseconds
+        let due = lastTickNanoseconds + UInt64(raft.ticksUntilAction) * configuration.tickNanoseconds
+        if tickTimer != nil && tickTimerDue <= due { return }
+        if let tickTimer { timers.cancel(tickTimer) }
+        tickTimerDue = max(due, now + 1)
+        tickTimer = timers.arm(afterNanoseconds: tickTimerDue - now)
     }
 
     private func receive(from sender: NodeID, _ bytes: [UInt8]) {
@@ -140,7 +178,7 @@ public final class KVNode: NodeProcess {
 
     private func respond(to client: NodeID, _ request: ClientRequest, _ outcome: ClientResponse.Outcome) {
         let response = ClientResponse(clientID: request.clientID, sequence: request.sequence, outcome: outcome)
-        environment.network.send(to: client, bytes: response.encoded)
+        network.send(to: client, bytes: response.encoded)
     }
 
     private func handleClient(_ request: ClientRequest, from client: NodeID) {
@@ -153,19 +191,14 @@ public final class KVNode: NodeProcess {
             respond(to: client, request, .redirect(leader: raft.leader))
             return
         }
-        guard pendingWrites.count + pendingReads.count < configuration.pendingRequestsMax else {
+        guard pendingWrites.count + pendingReadCount < configuration.pendingRequestsMax else {
             respond(to: client, request, .unavailable("node \(node) has \(configuration.pendingRequestsMax) requests pending; retry shortly"))
             return
         }
         switch request.operation {
         case .get:
-            let context = nextReadContext
-            nextReadContext += 1
-            pendingReads[context] = PendingRead(client: client, request: request, index: nil)
-            if case let .notLeader(leader) = raft.readIndex(context: context) {
-                pendingReads[context] = nil
-                respond(to: client, request, .redirect(leader: leader))
-            }
+            waitingReads.append(PendingRead(client: client, request: request, index: nil))
+            if readRoundInFlight == nil { startReadRound() }
         case .status:
             respond(to: client, request, .ok(.status(ClusterStatus(leader: node, term: raft.term,
                 commitIndex: raft.log.committed, configuration: raft.configuration))))
@@ -199,6 +232,19 @@ public final class KVNode: NodeProcess {
         }
     }
 
+    private func startReadRound() {
+        guard !waitingReads.isEmpty else { return }
+        let context = nextReadContext
+        nextReadContext += 1
+        let reads = waitingReads
+        waitingReads.removeAll()
+        if case let .notLeader(leader) = raft.readIndex(context: context) {
+            for read in reads { respond(to: read.client, read.request, .redirect(leader: leader)) }
+            return
+        }
+        readRoundInFlight = (context, reads)
+    }
+
     private func serveRead(_ read: PendingRead) {
         guard case let .get(key) = read.request.operation else { return }
         observations.readsServed.append((read.request.clientID, read.request.sequence, stateMachine.appliedIndex))
@@ -217,14 +263,19 @@ public final class KVNode: NodeProcess {
                 }
             }
             for message in ready.messages {
-                environment.network.send(to: message.to, bytes: message.encoded)
+                network.send(to: message.to, bytes: message.encoded)
             }
             if let snapshot = ready.snapshot { installSnapshot(snapshot) }
             for entry in ready.committedEntries { apply(entry) }
             for state in ready.readStates {
-                guard var read = pendingReads[state.context] else { continue }
-                read.index = state.index
-                pendingReads[state.context] = read
+                guard let round = readRoundInFlight, round.context == state.context else { continue }
+                readRoundInFlight = nil
+                confirmedReads += round.reads.map { read in
+                    var confirmed = read
+                    confirmed.index = state.index
+                    return confirmed
+                }
+                startReadRound()
             }
             serveReadyReads()
             try maybeCompact()
@@ -260,11 +311,13 @@ public final class KVNode: NodeProcess {
     }
 
     private func serveReadyReads() {
-        for context in pendingReads.keys.sorted() {
-            guard let read = pendingReads[context], let index = read.index, stateMachine.appliedIndex >= index else { continue }
-            pendingReads[context] = nil
-            serveRead(read)
+        guard !confirmedReads.isEmpty else { return }
+        let applied = stateMachine.appliedIndex
+        var waiting: [PendingRead] = []
+        for read in confirmedReads {
+            if let index = read.index, applied >= index { serveRead(read) } else { waiting.append(read) }
         }
+        confirmedReads = waiting
     }
 
     private func maybeCompact() throws(DiskError) {
@@ -285,10 +338,11 @@ public final class KVNode: NodeProcess {
             respond(to: write.client, write.request, .unknown("\(node) stopped leading; retry to learn the outcome"))
         }
         pendingWrites.removeAll()
-        for context in pendingReads.keys.sorted() {
-            let read = pendingReads[context]!
+        for read in confirmedReads + (readRoundInFlight?.reads ?? []) + waitingReads {
             respond(to: read.client, read.request, .redirect(leader: raft.leader))
         }
-        pendingReads.removeAll()
+        confirmedReads.removeAll()
+        readRoundInFlight = nil
+        waitingReads.removeAll()
     }
 }

@@ -13,33 +13,47 @@ import Aegis
 ///   committed in a term before T. (A candidate of an older term can still win late,
 ///   with votes cast before a newer term's commits; Raft promises it nothing newer.)
 final class RaftSafetyChecker {
-    private struct EntryKey: Hashable {
-        var index: UInt64
-        var term: UInt64
-    }
-
     private struct EntryIdentity {
+        var term: Term
         var digest: UInt64
         var previousTerm: Term?
         var node: NodeID
     }
 
     private var leaders: [UInt64: NodeID] = [:]
-    private var identities: [EntryKey: EntryIdentity] = [:]
+    /// The term each node (by id) was last checked as leader in, to check each term once.
+    private var leaderTermChecked: [Term?] = []
+    /// Per log index (slot 0 unused), the entries seen there, one per term.
+    private var identities: [[EntryIdentity]] = [[]]
     /// Digest of the committed entry at each index (1-based; slot 0 unused), who first
     /// showed it committed, and that node's term then (the term it was committed in,
     /// or a later one).
     private(set) var committed: [(digest: UInt64, node: NodeID, term: Term)?] = [nil]
     /// The highest index each node was checked committed up to, per incarnation.
     private var checkedCommit: [NodeID: (incarnation: UInt32, index: LogIndex)] = [:]
-    /// Requests applied with effect: (client, sequence) -> index.
-    private(set) var appliedRequests: [RequestKey: AppliedRequest] = [:]
+    /// Requests applied with effect, by client id then sequence number.
+    private var appliedByClient: [[AppliedRequest?]] = []
     private(set) var committedConfiguration: (index: LogIndex, configuration: ClusterConfiguration)
     private(set) var leaderElections = 0
 
     struct RequestKey: Hashable {
         var clientID: UInt64
         var sequence: UInt64
+    }
+
+    /// Where a request took effect, if it did.
+    func applied(_ key: RequestKey) -> AppliedRequest? {
+        guard key.clientID < UInt64(appliedByClient.count), key.sequence < UInt64(appliedByClient[Int(key.clientID)].count)
+        else { return nil }
+        return appliedByClient[Int(key.clientID)][Int(key.sequence)]
+    }
+
+    private func recordApplied(_ key: RequestKey, _ request: AppliedRequest) {
+        let client = Int(key.clientID)
+        precondition(client < 1 << 16, "client ids in the simulator are small")
+        while appliedByClient.count <= client { appliedByClient.append([]) }
+        while appliedByClient[client].count <= Int(key.sequence) { appliedByClient[client].append(nil) }
+        appliedByClient[client][Int(key.sequence)] = request
     }
 
     struct AppliedRequest {
@@ -67,14 +81,20 @@ final class RaftSafetyChecker {
             noteConfiguration(entry)
             if let command, command.tookEffect {
                 let key = RequestKey(clientID: command.clientID, sequence: command.sequence)
-                if let earlier = appliedRequests[key], earlier.index != entry.index {
-                    return "request \(command.clientID)/\(command.sequence) took effect twice, at \(earlier.index) and \(entry.index)"
+                if let earlier = applied(key) {
+                    if earlier.index != entry.index {
+                        return "request \(command.clientID)/\(command.sequence) took effect twice, at \(earlier.index) and \(entry.index)"
+                    }
+                } else {
+                    recordApplied(key, AppliedRequest(index: entry.index, result: command.result))
                 }
-                appliedRequests[key] = AppliedRequest(index: entry.index, result: command.result)
             }
         }
         if let problem = checkCommitted(raft, node: node.node, incarnation: incarnation) { return problem }
-        if raft.role == .leader {
+        let slot = Int(node.node.rawValue)
+        while leaderTermChecked.count <= slot { leaderTermChecked.append(nil) }
+        if raft.role == .leader, leaderTermChecked[slot] != raft.term {
+            leaderTermChecked[slot] = raft.term
             if let leader = leaders[raft.term.rawValue] {
                 if leader != node.node {
                     return "two leaders in term \(raft.term.rawValue): \(leader) and \(node.node)"
@@ -91,8 +111,10 @@ final class RaftSafetyChecker {
     private func checkIdentities(_ entries: [LogEntry], previousTerm: Term?, node: NodeID) -> String? {
         var previous = previousTerm
         for entry in entries {
-            let key = EntryKey(index: entry.index.rawValue, term: entry.term.rawValue)
-            if let known = identities[key] {
+            let slot = Int(entry.index.rawValue)
+            while identities.count <= slot { identities.append([]) }
+            if let position = identities[slot].firstIndex(where: { $0.term == entry.term }) {
+                let known = identities[slot][position]
                 if known.digest != entry.digest {
                     return "log matching: \(node) and \(known.node) hold different entries at \(entry.index) in \(entry.term)"
                 }
@@ -100,10 +122,10 @@ final class RaftSafetyChecker {
                     return "log matching: \(node) and \(known.node) agree on \(entry.index) in \(entry.term) but not on the term before it (\(previous) vs \(knownPrevious))"
                 }
                 if known.previousTerm == nil, let previous {
-                    identities[key]?.previousTerm = previous
+                    identities[slot][position].previousTerm = previous
                 }
             } else {
-                identities[key] = EntryIdentity(digest: entry.digest, previousTerm: previous, node: node)
+                identities[slot].append(EntryIdentity(term: entry.term, digest: entry.digest, previousTerm: previous, node: node))
             }
             previous = entry.term
         }

@@ -1,20 +1,32 @@
 /// A min-heap of scheduled items ordered by (time, sequence). The sequence number is
 /// assigned at insertion, so two items due at the same instant run in the order they
 /// were scheduled: the order is total and never depends on hashing or memory layout.
+///
+/// The heap holds only (time, sequence, slot) keys; the items wait in slots beside it,
+/// so sifting moves plain integers and never copies an item.
 struct EventQueue<Item> {
     struct Entry {
         let timeNanoseconds: UInt64
         let sequence: UInt64
         let item: Item
+    }
 
-        func precedes(_ other: Entry) -> Bool {
+    private struct Key {
+        let timeNanoseconds: UInt64
+        let sequence: UInt64
+        let slot: Int
+
+        @inline(__always)
+        func precedes(_ other: Key) -> Bool {
             timeNanoseconds != other.timeNanoseconds
                 ? timeNanoseconds < other.timeNanoseconds
                 : sequence < other.sequence
         }
     }
 
-    private var heap: [Entry] = []
+    private var heap: [Key] = []
+    private var slots: [Item?] = []
+    private var freeSlots: [Int] = []
     private var nextSequence: UInt64 = 0
 
     var count: Int { heap.count }
@@ -22,7 +34,15 @@ struct EventQueue<Item> {
     var nextTime: UInt64? { heap.first?.timeNanoseconds }
 
     mutating func schedule(at timeNanoseconds: UInt64, _ item: Item) {
-        heap.append(Entry(timeNanoseconds: timeNanoseconds, sequence: nextSequence, item: item))
+        let slot: Int
+        if let free = freeSlots.popLast() {
+            slot = free
+            slots[slot] = item
+        } else {
+            slot = slots.count
+            slots.append(item)
+        }
+        heap.append(Key(timeNanoseconds: timeNanoseconds, sequence: nextSequence, slot: slot))
         nextSequence += 1
         siftUp(from: heap.count - 1)
     }
@@ -34,7 +54,10 @@ struct EventQueue<Item> {
         if !heap.isEmpty {
             siftDown(from: 0)
         }
-        return first
+        guard let item = slots[first.slot] else { preconditionFailure("an event queue slot lost its item") }
+        slots[first.slot] = nil
+        freeSlots.append(first.slot)
+        return Entry(timeNanoseconds: first.timeNanoseconds, sequence: first.sequence, item: item)
     }
 
     private mutating func siftUp(from start: Int) {
@@ -49,12 +72,13 @@ struct EventQueue<Item> {
 
     private mutating func siftDown(from start: Int) {
         var parent = start
+        let count = heap.count
         while true {
             let left = 2 * parent + 1
             let right = left + 1
             var smallest = parent
-            if left < heap.count, heap[left].precedes(heap[smallest]) { smallest = left }
-            if right < heap.count, heap[right].precedes(heap[smallest]) { smallest = right }
+            if left < count, heap[left].precedes(heap[smallest]) { smallest = left }
+            if right < count, heap[right].precedes(heap[smallest]) { smallest = right }
             if smallest == parent { return }
             heap.swapAt(parent, smallest)
             parent = smallest

@@ -4,19 +4,25 @@
 public enum PortableMath {
     private static let ln2 = 0.693_147_180_559_945_3
 
-    /// ln(x) for x > 0: split x = m · 2^e with m in [1, 2), then
-    /// ln(m) = 2·atanh((m−1)/(m+1)) by its series, |z| ≤ 1/3 so 30 terms are exact to
-    /// double precision.
+    private static let squareRootOfTwo = 1.414_213_562_373_095_1
+
+    /// ln(x) for x > 0: split x = m · 2^e with m in [√½, √2), then
+    /// ln(m) = 2·atanh((m−1)/(m+1)) by its series; |z| < 0.172, so 13 terms are exact
+    /// to double precision.
     public static func naturalLog(_ x: Double) -> Double {
         precondition(x > 0 && x.isFinite, "naturalLog needs a positive finite argument")
-        let exponent = Double(x.exponent)
-        let mantissa = x.significand
+        var exponent = Double(x.exponent)
+        var mantissa = x.significand
+        if mantissa >= squareRootOfTwo {
+            mantissa /= 2
+            exponent += 1
+        }
         let z = (mantissa - 1) / (mantissa + 1)
         let zSquared = z * z
         var term = z
         var sum = 0.0
         var denominator = 1.0
-        for _ in 0..<30 {
+        for _ in 0..<13 {
             sum += term / denominator
             term *= zSquared
             denominator += 2

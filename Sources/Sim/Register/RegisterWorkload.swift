@@ -212,7 +212,7 @@ final class RegisterWorkload: SimWorkload {
         let appliedIndex = completed ? liveMembers(simulation).first?.1.stateMachine.appliedIndex : nil
         for event in history.events where event.type == .ok && event.function != .read {
             let key = RaftSafetyChecker.RequestKey(clientID: UInt64(event.process), sequence: event.sequence)
-            guard let applied = checker.appliedRequests[key] else {
+            guard let applied = checker.applied(key) else {
                 return "write \(event.process)/\(event.sequence) (\(event.jsonLine)) was acknowledged but never took effect"
             }
             if let appliedIndex, applied.index > appliedIndex {
@@ -232,7 +232,7 @@ final class RegisterWorkload: SimWorkload {
         func resolve(_ invoke: (position: Int, event: HistoryEvent), completion: Int?) {
             let event = invoke.event
             let key = RaftSafetyChecker.RequestKey(clientID: UInt64(event.process), sequence: event.sequence)
-            guard event.function != .read, let applied = checker.appliedRequests[key] else {
+            guard event.function != .read, let applied = checker.applied(key) else {
                 if event.function != .read { resolvedNotCommitted += 1 }
                 return
             }

@@ -27,8 +27,8 @@ struct DiskFaultRates {
 ///   errors fail the call; every call takes a latency drawn per call.
 final class SimDisk: Disk {
     final class Inode {
-        var durable: [UInt8] = []
-        var current: [UInt8] = []
+        var durable = PagedBytes()
+        var current = PagedBytes()
         var dirtySectors = SectorSet()
         var truncatedSinceSync = false
     }
@@ -82,7 +82,8 @@ final class SimDisk: Disk {
     let sectorSize: Int
     let capacityBytes: Int
     var rates = DiskFaultRates()
-    unowned let host: SimHost
+    // The simulation owns every world object and outlives them all.
+    unowned(unsafe) let host: SimHost
     private let random: SeededRandom
     private var inodes: [UInt64: Inode] = [:]
     private var nextInode: UInt64 = 1
@@ -146,7 +147,7 @@ final class SimDisk: Disk {
             return []
         }
         corruptLatentSectors(inode, name: name, range: offset..<end)
-        let bytes = Array(inode.current[offset..<end])
+        let bytes = inode.current.bytes(offset..<end)
         let digest = StableHash64.digest(bytes)
         trace("disk.read", name, digest: digest, detail: "\(name) off=\(offset) len=\(bytes.count)")
         return bytes
@@ -174,7 +175,7 @@ final class SimDisk: Disk {
                 persist(inode, sector: sector, byteCount: sectorSize)
             }
         }
-        inode.durable.removeSubrange(min(inode.current.count, inode.durable.count)...)
+        inode.durable.resize(to: min(inode.current.count, inode.durable.count))
         inode.dirtySectors.removeAll()
         inode.truncatedSinceSync = false
         statistics.syncs += 1
@@ -188,9 +189,9 @@ final class SimDisk: Disk {
         if size > inode.current.count {
             guard totalBytes + size - inode.current.count <= capacityBytes else { throw .noSpace(name: name) }
             markDirty(inode, range: inode.current.count..<size)
-            inode.current.append(contentsOf: repeatElement(0, count: size - inode.current.count))
+            inode.current.resize(to: size)
         } else {
-            inode.current.removeSubrange(size...)
+            inode.current.resize(to: size)
             inode.truncatedSinceSync = true
         }
         trace("disk.truncate", name, digest: UInt64(size), detail: "\(name) size=\(size)")
@@ -268,7 +269,7 @@ final class SimDisk: Disk {
                 }
             }
             if inode.truncatedSinceSync, random.happens(0.5) {
-                inode.durable.removeSubrange(min(inode.current.count, inode.durable.count)...)
+                inode.durable.resize(to: min(inode.current.count, inode.durable.count))
             }
             inode.current = inode.durable
             inode.dirtySectors.removeAll()
@@ -301,12 +302,12 @@ final class SimDisk: Disk {
 
     /// The bytes of a file as the device holds them (what survives a crash with no loss).
     func durableContents(of name: String) -> [UInt8]? {
-        durableDirectory[name].flatMap { inodes[$0]?.durable }
+        durableDirectory[name].flatMap { inodes[$0]?.durable.allBytes }
     }
 
     /// The bytes of a file as a read sees them now.
     func currentContents(of name: String) -> [UInt8]? {
-        directory[name].flatMap { inodes[$0]?.current }
+        directory[name].flatMap { inodes[$0]?.current.allBytes }
     }
 
     // MARK: internals
@@ -380,20 +381,11 @@ final class SimDisk: Disk {
             statistics.misdirectedWrites += 1
             host.simulation.coverage.hit(.writeMisdirected)
         }
-        var appended = false
         if end > inode.current.count {
             markDirty(inode, range: inode.current.count..<end)
-            if target == inode.current.count {
-                // An append: no zero fill to overwrite.
-                inode.current.append(contentsOf: bytes)
-                appended = true
-            } else {
-                inode.current.append(contentsOf: repeatElement(0, count: end - inode.current.count))
-            }
+            inode.current.resize(to: end)
         }
-        if !appended {
-            inode.current.replaceSubrange(target..<(target + bytes.count), with: bytes)
-        }
+        inode.current.write(bytes, at: target)
         markDirty(inode, range: target..<(target + bytes.count))
         statistics.writes += 1
         let landing = target == offset ? "" : " misdirected-to=\(target)"
@@ -412,14 +404,7 @@ final class SimDisk: Disk {
         let start = sector * sectorSize
         let end = min(start + byteCount, inode.current.count)
         guard start < end else { return }
-        if inode.durable.count == start {
-            inode.durable.append(contentsOf: inode.current[start..<end])
-            return
-        }
-        if inode.durable.count < end {
-            inode.durable.append(contentsOf: repeatElement(0, count: end - inode.durable.count))
-        }
-        inode.durable.replaceSubrange(start..<end, with: inode.current[start..<end])
+        inode.durable.copy(from: inode.current, range: start..<end)
     }
 
     private func corruptLatentSectors(_ inode: Inode, name: String, range: Range<Int>) {

@@ -19,7 +19,8 @@ final class SimHost: Clock, Timers, Network {
     let node: NodeID
     let index: Int
     let role: Role
-    unowned let simulation: Simulation
+    // The simulation owns every world object and outlives them all.
+    unowned(unsafe) let simulation: Simulation
     var disk: SimDisk!
     var clock = SimClockModel()
     var status = Status.down

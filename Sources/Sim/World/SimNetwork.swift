@@ -16,7 +16,8 @@ struct NetworkFaultRates {
 /// duplication, reordering) from its own generator, so adding a node leaves the draws
 /// of existing links unchanged. Partitions block directed links; clogging adds delay.
 final class SimNetwork {
-    unowned let simulation: Simulation
+    // The simulation owns every world object and outlives them all.
+    unowned(unsafe) let simulation: Simulation
     var rates = NetworkFaultRates()
     private let hostCount: Int
     private var links: [SeededRandom]

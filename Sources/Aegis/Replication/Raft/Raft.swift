@@ -134,7 +134,28 @@ public final class Raft {
         }
         if heartbeatElapsed >= options.heartbeatTicks {
             heartbeatElapsed = 0
-            broadcastHeartbeat()
+            // Unconfirmed reads ride along, so a lost confirmation round is retried.
+            broadcastHeartbeat(context: pendingReads.isEmpty ? 0 : readRound)
+        }
+    }
+
+    /// How many ticks from now the next tick can make this node act (campaign, send a
+    /// heartbeat, check its quorum, resend a snapshot chunk, give up a transfer). Ticks
+    /// before then only count. A shell may sleep until then and deliver the ticks it
+    /// slept through in one go; a message in between may only postpone the action.
+    public var ticksUntilAction: Int {
+        switch role {
+        case .follower, .preCandidate, .candidate:
+            return max(1, randomizedElectionTicks - electionElapsed)
+        case .leader:
+            var ticks = min(options.heartbeatTicks - heartbeatElapsed, options.electionTicks - electionElapsed)
+            if transferee != nil { ticks = min(ticks, options.electionTicks - transferElapsed) }
+            for peer in progress.nodes {
+                if let peerProgress = progress[peer], peerProgress.state == .snapshot {
+                    ticks = min(ticks, options.heartbeatTicks - peerProgress.snapshotTicksSinceSend)
+                }
+            }
+            return max(1, ticks)
         }
     }
 
