@@ -41,6 +41,12 @@ public struct NodeMap<Value>: Sendable where Value: Sendable {
         }
     }
 
+    /// Calls `body` with each entry, in node order, without building an array.
+    @inlinable
+    public func forEach(_ body: (NodeID, Value) -> Void) {
+        for entry in entries { body(entry.node, entry.value) }
+    }
+
     /// The keys, ascending.
     @inlinable public var nodes: [NodeID] { entries.map(\.node) }
     @inlinable public var count: Int { entries.count }

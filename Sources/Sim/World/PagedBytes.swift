@@ -34,7 +34,9 @@ struct PagedBytes: Equatable {
             let page = position / PagedBytes.pageSize
             let start = position % PagedBytes.pageSize
             let length = min(PagedBytes.pageSize - start, range.upperBound - position)
-            result.append(contentsOf: pages[page][start..<(start + length)])
+            pages[page].withUnsafeBytes { source in
+                result.append(contentsOf: UnsafeRawBufferPointer(rebasing: source[start..<(start + length)]))
+            }
             position += length
         }
         return result
@@ -61,20 +63,28 @@ struct PagedBytes: Equatable {
     }
 
     /// Writes `bytes` at `offset`, growing the file (with zeros in any gap) if needed.
-    mutating func write<Bytes: Collection>(_ bytes: Bytes, at offset: Int) where Bytes.Element == UInt8 {
+    mutating func write(_ bytes: ArraySlice<UInt8>, at offset: Int) {
         let end = offset + bytes.count
         if end > count { resize(to: end) }
-        var position = offset
-        var source = bytes.startIndex
-        while position < end {
-            let page = position / PagedBytes.pageSize
-            let start = position % PagedBytes.pageSize
-            let length = min(PagedBytes.pageSize - start, end - position)
-            let sourceEnd = bytes.index(source, offsetBy: length)
-            pages[page].replaceSubrange(start..<(start + length), with: bytes[source..<sourceEnd])
-            source = sourceEnd
-            position += length
+        bytes.withUnsafeBytes { source in
+            var position = offset
+            var consumed = 0
+            while position < end {
+                let page = position / PagedBytes.pageSize
+                let start = position % PagedBytes.pageSize
+                let length = min(PagedBytes.pageSize - start, end - position)
+                pages[page].withUnsafeMutableBytes { target in
+                    target.baseAddress!.advanced(by: start)
+                        .copyMemory(from: source.baseAddress!.advanced(by: consumed), byteCount: length)
+                }
+                consumed += length
+                position += length
+            }
         }
+    }
+
+    mutating func write(_ bytes: [UInt8], at offset: Int) {
+        write(bytes[...], at: offset)
     }
 
     /// Copies `range` of `other` to the same offsets here.
@@ -86,7 +96,12 @@ struct PagedBytes: Equatable {
             let page = position / PagedBytes.pageSize
             let start = position % PagedBytes.pageSize
             let length = min(PagedBytes.pageSize - start, range.upperBound - position)
-            pages[page].replaceSubrange(start..<(start + length), with: other.pages[page][start..<(start + length)])
+            other.pages[page].withUnsafeBytes { source in
+                pages[page].withUnsafeMutableBytes { target in
+                    target.baseAddress!.advanced(by: start)
+                        .copyMemory(from: source.baseAddress!.advanced(by: start), byteCount: length)
+                }
+            }
             position += length
         }
     }

@@ -91,6 +91,8 @@ final class SimDisk: Disk {
     private var durableDirectory: [String: UInt64] = [:]
     private var journal: [MetadataChange] = []
     private var handles: [UInt32: (inode: UInt64, name: String)] = [:]
+    /// The same open handles by number, with their inode, for the lookup on every call.
+    private var handleTable: [(inode: Inode, name: String)?] = []
     private var nextHandle: UInt32 = 1
 
     /// Fault counters, for tests and the end-of-run summary.
@@ -129,6 +131,7 @@ final class SimDisk: Disk {
 
     func close(_ file: DiskFile) {
         handles[file.rawValue] = nil
+        if Int(file.rawValue) < handleTable.count { handleTable[Int(file.rawValue)] = nil }
     }
 
     func read(_ file: DiskFile, offset: Int, count: Int) throws(DiskError) -> [UInt8] {
@@ -285,6 +288,7 @@ final class SimDisk: Disk {
         journal.removeAll()
         directory = durableDirectory
         handles.removeAll()
+        handleTable.removeAll()
         let linked = Set(directory.values)
         for number in inodes.keys.sorted() where !linked.contains(number) {
             inodes[number] = nil
@@ -320,11 +324,15 @@ final class SimDisk: Disk {
         let handle = DiskFile(rawValue: nextHandle)
         nextHandle += 1
         handles[handle.rawValue] = (inode, name)
+        let slot = Int(handle.rawValue)
+        while handleTable.count <= slot { handleTable.append(nil) }
+        handleTable[slot] = (inodes[inode]!, name)
         return handle
     }
 
     private func resolve(_ file: DiskFile) throws(DiskError) -> (Inode, String) {
-        guard let (number, name) = handles[file.rawValue], let inode = inodes[number] else {
+        let slot = Int(file.rawValue)
+        guard slot < handleTable.count, let (inode, name) = handleTable[slot] else {
             if host.crashRequested { throw .crashed }
             throw .badHandle(file)
         }

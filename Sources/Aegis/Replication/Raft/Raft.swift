@@ -150,8 +150,8 @@ public final class Raft {
         case .leader:
             var ticks = min(options.heartbeatTicks - heartbeatElapsed, options.electionTicks - electionElapsed)
             if transferee != nil { ticks = min(ticks, options.electionTicks - transferElapsed) }
-            for peer in progress.nodes {
-                if let peerProgress = progress[peer], peerProgress.state == .snapshot {
+            progress.forEach { _, peerProgress in
+                if peerProgress.state == .snapshot {
                     ticks = min(ticks, options.heartbeatTicks - peerProgress.snapshotTicksSinceSend)
                 }
             }

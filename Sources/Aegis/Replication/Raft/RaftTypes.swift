@@ -41,15 +41,16 @@ public struct LogEntry: Sendable, Equatable {
 public struct ClusterConfiguration: Sendable, Equatable, CustomStringConvertible {
     public private(set) var voters: [NodeID]
     public private(set) var learners: [NodeID]
+    /// Voters and learners, sorted (kept, not recomputed: Raft walks it on every tick).
+    public private(set) var members: [NodeID]
 
     public init(voters: [NodeID], learners: [NodeID] = []) {
         self.voters = Array(Set(voters)).sorted()
         self.learners = Array(Set(learners).subtracting(voters)).sorted()
+        members = (self.voters + self.learners).sorted()
     }
 
     public static let empty = ClusterConfiguration(voters: [])
-
-    public var members: [NodeID] { (voters + learners).sorted() }
     public var quorum: Int { voters.count / 2 + 1 }
 
     public func isVoter(_ node: NodeID) -> Bool { voters.contains(node) }
