@@ -38,7 +38,9 @@ let package = Package(
             pkgConfig: "libzstd",
             providers: [.apt(["libzstd-dev"])]
         ),
-        .target(name: "Aegis", exclude: ["README.md", "Environment/README.md", "Common/README.md"]),
+        .target(name: "Aegis", exclude: [
+            "README.md", "Environment/README.md", "Common/README.md", "Replication/README.md", "Node/README.md",
+        ]),
         .target(
             name: "Sim",
             dependencies: ["Aegis", .product(name: "Yams", package: "Yams")],

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine: system libraries, the determinism lint,
-# a release build, the unit/simulation/CLI tests, seed sweeps of every shipped
-# scenario, sweeps that must catch each planted bug, and replay of the kept traces.
-# CI runs exactly this (.ci/run). Sweep size per scenario: SWEEP_SEEDS (default 1000).
+# a release build, the unit/simulation/CLI tests (Swift and the independent Python
+# checker's), seed sweeps of every shipped scenario, sweeps that must catch each
+# planted bug, and replay of the kept traces. CI runs exactly this (.ci/run).
+# Sweep size per scenario: SWEEP_SEEDS (default 1000).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 seeds="${SWEEP_SEEDS:-1000}"
@@ -13,21 +14,40 @@ step() {
   echo "== $name"
   if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAILED: $name"; fi
 }
+# A sweep with a planted bug must report failures (exit 1 or 3), not pass and not
+# stop on bad input.
+caught() {
+  "$@" > /tmp/aegis-planted.$$ 2>&1
+  local status=$?
+  grep -E "^(passed|failed) " /tmp/aegis-planted.$$
+  rm -f /tmp/aegis-planted.$$
+  [ "$status" -eq 1 ] || [ "$status" -eq 3 ]
+}
 
 bash scripts/setup-system.sh || exit 2
 step "determinism lint" bash scripts/lint-determinism.sh
 step "release build" swift build -c release
 step "unit, simulation and CLI tests" swift test
+step "independent linearizability checker tests" python3 -m unittest discover -s tools/linearizability
 if [ -x .build/release/aegis ]; then
-  for scenario in Scenarios/*.yaml; do
-    step "sweep $scenario (seeds 1..$seeds)" .build/release/aegis sim sweep "$scenario" --seeds "1..$seeds"
+  aegis=.build/release/aegis
+  for scenario in Scenarios/*.yaml Scenarios/probe/*.yaml; do
+    step "sweep $scenario (seeds 1..$seeds)" "$aegis" sim sweep "$scenario" --seeds "1..$seeds"
   done
-  for scenario in Scenarios/planted/*.yaml; do
-    step "planted bug caught: $scenario (seeds 1..200)" .build/release/aegis sim sweep "$scenario" --seeds 1..200 --traces-max 0
+  for scenario in Scenarios/probe/planted/*.yaml; do
+    step "planted bug caught: $scenario (seeds 1..200)" "$aegis" sim sweep "$scenario" --seeds 1..200 --traces-max 0
+  done
+  for mutation in raft-vote-twice raft-commit-old-term raft-ack-before-sync raft-skip-log-matching raft-follower-read; do
+    step "planted bug caught: $mutation in Scenarios/partitions.yaml (seeds 1..200)" \
+      caught "$aegis" sim sweep Scenarios/partitions.yaml --seeds 1..200 --mutation "$mutation" --traces-max 0
   done
   for trace in Traces/*.trace; do
     [ -e "$trace" ] || continue
-    step "replay $trace" .build/release/aegis sim replay "$trace"
+    step "replay $trace" "$aegis" sim replay "$trace"
+  done
+  for trace in Traces/regressions/*.trace; do
+    [ -e "$trace" ] || continue
+    step "rerun fixed failure $trace" "$aegis" sim rerun "$trace"
   done
 fi
 echo

@@ -22,19 +22,47 @@ final class RaftCluster {
     /// Messages sent and not yet delivered or dropped, in send order.
     var inFlight: [RaftMessage] = []
     var applied: [NodeID: [LogEntry]] = [:]
+    var readStates: [NodeID: [ReadState]] = [:]
+    let options: RaftOptions
+    let mutations: MutationSet
     /// Nodes whose messages, both ways, are dropped.
     var isolated: Set<NodeID> = []
 
     let ids: [NodeID]
 
-    init(size: Int, options: RaftOptions = RaftOptions(), mutations: MutationSet = .none) {
+    /// `voters` founding voters (n1 up); the other nodes start outside the cluster.
+    init(size: Int, voters: Int? = nil, options: RaftOptions = RaftOptions(), mutations: MutationSet = .none) {
         ids = (1...size).map { NodeID(UInt32($0)) }
-        let configuration = ClusterConfiguration(voters: ids)
+        self.options = options
+        self.mutations = mutations
+        let founders = Array(ids.prefix(voters ?? size))
+        let configuration = ClusterConfiguration(voters: founders)
         for id in ids {
-            nodes[id] = Raft(id: id, options: options, recovered: .bootstrap(configuration),
+            nodes[id] = Raft(id: id, options: options,
+                recovered: .bootstrap(founders.contains(id) ? configuration : .empty),
                 entropy: TestEntropy(seed: UInt64(id.rawValue)), mutations: mutations)
             applied[id] = []
+            readStates[id] = []
         }
+        drainReadies()
+    }
+
+    /// Restarts `id` as if recovery had found its log damaged: the log is cut to its
+    /// first half, and it must vote against the tail it had and wait for repair.
+    func damage(_ id: UInt32) {
+        let node = NodeID(id)
+        let old = nodes[node]!
+        let keep = Int(old.log.lastIndex.rawValue / 2)
+        let entries = old.log.entries.filter { $0.index.rawValue <= UInt64(keep) }
+        var hardState = old.hardState
+        hardState.commit = min(hardState.commit, LogIndex(UInt64(keep)))
+        hardState.repairFloor = old.log.lastIndex
+        hardState.repairFloorTerm = old.log.lastTerm
+        let recovered = RaftRecoveredState(hardState: hardState, snapshot: Snapshot(metadata: .empty, data: []),
+            entries: entries)
+        nodes[node] = Raft(id: node, options: options, recovered: recovered,
+            entropy: TestEntropy(seed: UInt64(id) + 100), mutations: mutations)
+        applied[node] = []
         drainReadies()
     }
 
@@ -47,6 +75,7 @@ final class RaftCluster {
                 let ready = raft.takeReady()
                 inFlight += ready.messages
                 applied[id]! += ready.committedEntries
+                readStates[id]! += ready.readStates
             }
         }
     }

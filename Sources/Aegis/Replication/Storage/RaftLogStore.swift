@@ -405,10 +405,14 @@ public final class RaftLogStore {
         func repairedState(snapshotUsable: Bool, lastFrameReadable: Bool) -> RaftRecoveredState {
             var state = latestHardState
             let snapshot = snapshotUsable ? snapshotFile ?? Snapshot(metadata: .empty, data: []) : Snapshot(metadata: .empty, data: [])
+            // Only what the readable prefix knew committed is kept: an entry past that may
+            // have been truncated and replaced by a frame after the damage, and a
+            // committed entry never is.
+            let prefixCommit = hardState.commit
             var kept: [LogEntry] = []
             if snapshotUsable {
                 var copy = self
-                kept = copy.finish().entries
+                kept = copy.finish().entries.filter { $0.index <= prefixCommit }
             }
             let last = LogIndex(snapshot.metadata.index.rawValue + UInt64(kept.count))
             // Vote as if the log still ended where the newest readable frame left it —
@@ -431,7 +435,7 @@ public final class RaftLogStore {
                 state.repairFloor = LogIndex(1)
                 state.repairFloorTerm = .zero
             }
-            state.commit = min(max(state.commit, snapshot.metadata.index), last)
+            state.commit = min(max(prefixCommit, snapshot.metadata.index), last)
             return RaftRecoveredState(hardState: state, snapshot: snapshot, entries: kept)
         }
     }
