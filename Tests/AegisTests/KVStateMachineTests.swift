@@ -122,7 +122,7 @@ import Testing
         for length in 0..<bytes.count {
             #expect(throws: DecodeError.self) { try RaftMessage.decode(Array(bytes.prefix(length))) }
         }
-        var random = TestEntropy(seed: 5)
+        let random = TestEntropy(seed: 5)
         for _ in 0..<2000 {
             var damaged = bytes
             damaged[Int(random.uniform(below: UInt64(bytes.count)))] = UInt8(truncatingIfNeeded: random.nextUInt64())

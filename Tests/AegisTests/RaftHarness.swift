@@ -66,13 +66,15 @@ final class RaftCluster {
         drainReadies()
     }
 
-    subscript(_ id: UInt32) -> Raft { nodes[NodeID(id)]! }
+    subscript(_ id: UInt32) -> Raft {
+        get { nodes[NodeID(id)]! }
+        set { nodes[NodeID(id)] = newValue }
+    }
 
     func drainReadies() {
         for id in ids {
-            let raft = nodes[id]!
-            while raft.hasReady {
-                let ready = raft.takeReady()
+            while nodes[id]!.hasReady {
+                let ready = nodes[id]!.takeReady()
                 inFlight += ready.messages
                 applied[id]! += ready.committedEntries
                 readStates[id]! += ready.readStates
@@ -116,7 +118,7 @@ final class RaftCluster {
 
     func campaignOnce(_ id: UInt32, drop: (RaftMessage) -> Bool = { _ in false }) {
         // Followers must not be in their leader lease, or they ignore the candidate.
-        for other in ids where other != NodeID(id) { nodes[other]!.electionElapsed = nodes[other]!.options.electionTicks }
+        for other in ids where other != NodeID(id) { nodes[other]!.electionElapsed = options.electionTicks }
         self[id].campaign(transfer: false)
         drainReadies()
         deliverAll(drop: drop)
