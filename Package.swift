@@ -3,6 +3,14 @@
 // Layout and rules: see ARCHITECTURE (shared) and each module folder's README.md.
 import PackageDescription
 
+// Engine and simulator are single-threaded and class-heavy; Swift's dynamic exclusivity
+// checks cost them about a quarter of the simulator's speed, and speed is seeds per
+// hour. Release builds leave the checks out; debug builds keep them, and the tests and
+// CI's debug-build sweeps (scripts/test.sh) run every scenario with them on.
+let releaseWithoutDynamicExclusivity: [SwiftSetting] = [
+    .unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release)),
+]
+
 let package = Package(
     name: "Aegis",
     platforms: [.macOS(.v15)],
@@ -38,17 +46,18 @@ let package = Package(
             pkgConfig: "libzstd",
             providers: [.apt(["libzstd-dev"])]
         ),
-        .target(name: "Aegis", exclude: [
-            "README.md", "Environment/README.md", "Common/README.md", "Replication/README.md", "Node/README.md",
-        ]),
+        .target(
+            name: "Aegis",
+            exclude: [
+                "README.md", "Environment/README.md", "Common/README.md", "Replication/README.md", "Node/README.md",
+            ],
+            swiftSettings: releaseWithoutDynamicExclusivity
+        ),
         .target(
             name: "Sim",
             dependencies: ["Aegis", .product(name: "Yams", package: "Yams")],
             exclude: ["README.md"],
-            // The simulator's own bookkeeping is hot and single-threaded; dynamic
-            // exclusivity checks there cost a third of its speed. The engine (Aegis),
-            // which ships, keeps them; debug builds and tests keep them everywhere.
-            swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
+            swiftSettings: releaseWithoutDynamicExclusivity
         ),
         .target(name: "Runtime", dependencies: ["Aegis"], exclude: ["README.md"]),
         .target(name: "AegisClient", exclude: ["README.md"]),

@@ -41,6 +41,19 @@ if [ -x .build/release/aegis ]; then
     step "planted bug caught: $mutation in Scenarios/partitions.yaml (seeds 1..200)" \
       caught "$aegis" sim sweep Scenarios/partitions.yaml --seeds 1..200 --mutation "$mutation" --traces-max 0
   done
+  # Release builds leave Swift's dynamic exclusivity checks out for speed (Package.swift);
+  # the debug build keeps them, so every Raft scenario also runs there.
+  debug_seeds="${DEBUG_SWEEP_SEEDS:-100}"
+  if swift build > /tmp/aegis-debug-build.$$ 2>&1; then
+    for scenario in Scenarios/*.yaml; do
+      step "debug-build sweep $scenario (seeds 1..$debug_seeds, exclusivity checks on)" \
+        .build/debug/aegis sim sweep "$scenario" --seeds "1..$debug_seeds" --traces-max 1
+    done
+  else
+    cat /tmp/aegis-debug-build.$$
+    step "debug build" false
+  fi
+  rm -f /tmp/aegis-debug-build.$$
   for trace in Traces/*.trace; do
     [ -e "$trace" ] || continue
     step "replay $trace" "$aegis" sim replay "$trace"

@@ -254,8 +254,7 @@ public final class KVNode: NodeProcess {
     // MARK: the Ready loop
 
     private func processReady() throws(DiskError) {
-        while raft.hasReady {
-            let ready = raft.takeReady()
+        while let ready = raft.nextReady() {
             if ready.mustPersist {
                 try store.persist(hardState: raft.hardState, entries: ready.entries, snapshot: ready.snapshot)
                 if let first = ready.entries.first {

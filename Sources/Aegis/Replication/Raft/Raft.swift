@@ -319,8 +319,17 @@ public final class Raft {
 
     /// Whether there is anything for the shell to do.
     public var hasReady: Bool {
-        !outbox.isEmpty || !readStates.isEmpty || hardState != persistedHardState
-            || log.lastIndex > log.stableIndex || log.committed > log.applied || log.pendingSnapshot != nil
+        if !outbox.isEmpty || !readStates.isEmpty { return true }
+        if log.hasWork { return true }
+        return term != persistedHardState.term || vote != persistedHardState.vote
+            || log.committed != persistedHardState.commit || repairFloor != persistedHardState.repairFloor
+    }
+
+    /// The next batch of work, or nil when there is none (`hasReady` and `takeReady`
+    /// in one pass).
+    public func nextReady() -> RaftReady? {
+        guard hasReady else { return nil }
+        return takeReady()
     }
 
     /// Hands out everything to do, in one batch, and marks it done: the shell must carry

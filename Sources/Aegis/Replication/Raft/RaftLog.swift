@@ -40,6 +40,11 @@ public struct RaftLog: Sendable {
         self.committed = max(self.committed, min(committed, lastIndex))
     }
 
+    /// Entries to persist or to apply, or a snapshot to install.
+    var hasWork: Bool {
+        lastIndex > stableIndex || committed > applied || pendingSnapshot != nil
+    }
+
     public var firstIndex: LogIndex { snapshot.index.next }
     public var lastIndex: LogIndex { LogIndex(snapshot.index.rawValue + UInt64(entries.count)) }
     public var lastTerm: Term { entries.last?.term ?? snapshot.term }

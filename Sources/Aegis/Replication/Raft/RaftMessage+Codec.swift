@@ -9,7 +9,11 @@ extension RaftMessage {
     public static let entriesPerMessageMax = 4096
 
     public var encoded: [UInt8] {
-        var writer = ByteWriter(capacity: 64)
+        var capacity = 64
+        if case let .append(_, _, entries, _, _) = body {
+            for entry in entries { capacity += entry.encodedSize }
+        }
+        var writer = ByteWriter(capacity: capacity)
         writer.write(RaftMessage.wireTag)
         writer.write(from.rawValue)
         writer.write(to.rawValue)

@@ -116,6 +116,19 @@ public struct RaftFrame: Sendable, Equatable {
         return writer.bytes
     }
 
+    /// Both copies: the second is the first with its copy number and header checksum
+    /// changed, so the payload is encoded and checksummed once.
+    func encodedCopies(sectorSize: Int) -> (first: [UInt8], second: [UInt8]) {
+        let first = encodedCopy(1, payload: payload, sectorSize: sectorSize)
+        var second = first
+        second[4] = 2
+        let checksum = CRC32C.checksum(second[0..<28])
+        withUnsafeBytes(of: checksum.littleEndian) { raw in
+            for index in 0..<4 { second[28 + index] = raw[index] }
+        }
+        return (first, second)
+    }
+
     /// A frame header that checks out, read at `offset`.
     struct Header {
         var copy: UInt8

@@ -508,10 +508,7 @@ public final class RaftLogStore {
             try startSegment(number: last.number + 1, firstSequence: nextSequence)
         }
         guard let file = activeFile, var segment = segments.last else { preconditionFailure("no active segment") }
-        let payload = frame.payload
-        let checksum = CRC32C.checksum(payload)
-        let first = frame.encodedCopy(1, payload: payload, sectorSize: disk.sectorSize, payloadChecksum: checksum)
-        let second = frame.encodedCopy(2, payload: payload, sectorSize: disk.sectorSize, payloadChecksum: checksum)
+        let (first, second) = frame.encodedCopies(sectorSize: disk.sectorSize)
         try disk.write(file, offset: segment.size, bytes: first)
         try disk.write(file, offset: segment.size + first.count, bytes: second)
         if !options.skipSync || forceSync { try disk.sync(file) }
