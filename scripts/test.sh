@@ -41,8 +41,8 @@ if [ -x .build/release/aegis ]; then
     step "planted bug caught: $mutation in Scenarios/partitions.yaml (seeds 1..200)" \
       caught "$aegis" sim sweep Scenarios/partitions.yaml --seeds 1..200 --mutation "$mutation" --traces-max 0
   done
-  # Release builds leave Swift's dynamic exclusivity checks out for speed (Package.swift);
-  # the debug build keeps them, so every Raft scenario also runs there.
+  # Release builds of the simulator leave Swift's dynamic exclusivity checks out for
+  # speed (Package.swift); the debug build keeps them, so every Raft scenario runs there too.
   debug_seeds="${DEBUG_SWEEP_SEEDS:-100}"
   if swift build > /tmp/aegis-debug-build.$$ 2>&1; then
     for scenario in Scenarios/*.yaml; do

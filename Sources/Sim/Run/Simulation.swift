@@ -86,6 +86,12 @@ public final class Simulation {
         buildCluster()
     }
 
+    /// A process holds its host (its doors are the host) and the host holds the process:
+    /// break that cycle, or every run would leak its cluster, disks and all.
+    deinit {
+        for host in hosts { host.process = nil }
+    }
+
     var serverHosts: ArraySlice<SimHost> { hosts[0..<scenario.servers] }
     var clientHosts: ArraySlice<SimHost> { hosts[scenario.servers...] }
     var serverIDs: [NodeID] { serverHosts.map(\.node) }
