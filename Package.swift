@@ -69,7 +69,7 @@ let package = Package(
             ],
             exclude: ["README.md"]
         ),
-        .testTarget(name: "AegisTests", dependencies: ["Aegis"]),
+        .testTarget(name: "AegisTests", dependencies: ["Aegis"], exclude: ["Transcripts"]),
         .testTarget(name: "SimTests", dependencies: ["Aegis", "Sim"]),
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "Aegis"]),
         .testTarget(name: "AegisClientTests", dependencies: ["AegisClient"]),
