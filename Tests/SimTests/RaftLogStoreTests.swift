@@ -222,17 +222,19 @@ import Testing
         #expect(state.hardState.repairFloor == .zero && !report.isDamaged)
     }
 
-    @Test func framesDecodeOnlyWhenWhole() {
-        let frame = RaftFrame(sequence: 9, hardState: HardState(term: Term(3), vote: NodeID(2), commit: LogIndex(4)),
+    @Test func framesDecodeOnlyWhenWhole() throws {
+        let frame = RaftFrame(hardState: HardState(term: Term(3), vote: NodeID(2), commit: LogIndex(4)),
             entries: entries(5...7, term: 3))
         let payload = frame.payload
-        let copy = frame.encodedCopy(1, payload: payload, sectorSize: 512)
+        let copy = FrameLog.encodedCopy(1, sequence: 9, payload: payload, sectorSize: 512)
         #expect(copy.count % 512 == 0)
-        #expect(RaftFrame.copy(in: copy, at: 0, sectorSize: 512)?.0 == frame)
+        let read = try #require(FrameLog.copy(in: copy, at: 0, sectorSize: 512))
+        #expect(read.0.sequence == 9)
+        #expect(try RaftFrame.decodePayload(read.0.payload) == frame)
         for position in stride(from: 0, to: 32 + payload.count, by: 7) {
             var damaged = copy
             damaged[position] ^= 0x04
-            #expect(RaftFrame.copy(in: damaged, at: 0, sectorSize: 512) == nil, "a flip at \(position) went unnoticed")
+            #expect(FrameLog.copy(in: damaged, at: 0, sectorSize: 512) == nil, "a flip at \(position) went unnoticed")
         }
     }
 }

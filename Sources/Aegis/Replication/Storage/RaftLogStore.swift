@@ -1,19 +1,19 @@
 /// The Raft log, term and vote on the Disk door.
 ///
 /// Files (flat directory):
-/// - `raft-log-NNNNNNNN-SSSSSSSSSSSSSSSS`: segment number NNNNNNNN of frames (see
-///   `RaftFrame`), appended and synced frame by frame, whose first frame has sequence
-///   SSSS… (hex), so every frame's sequence is known before it is read; a new segment
-///   starts past `segmentBytesMax`.
-/// - `raft-snapshot`: the latest snapshot (`RaftSnapshotFile`), replaced by writing
-///   `raft-snapshot.tmp`, syncing it, renaming it over, and syncing the directory.
+/// - `raft-log-NNNNNNNN-SSSSSSSSSSSSSSSS`: the segments of a `FrameLog` (every frame
+///   written twice, so a torn tail and later damage can be told apart). Each frame is a
+///   `RaftFrame`: the hard state, optionally the snapshot the log now starts after, and a
+///   run of entries that replaces the log from its first index.
+/// - `raft-snapshot`: the latest snapshot (`RaftSnapshotFile`, two copies), replaced by
+///   writing `raft-snapshot.tmp`, syncing it, renaming it over, and syncing the directory.
 ///
-/// Recovery replays the segments in order. A torn frame at the very end of the last
-/// segment is cut off (it was never synced, so never acknowledged). A frame damaged
-/// anywhere else, or a damaged snapshot, is corruption: the log is cut at the damage,
-/// and the node's repair floor is set to the highest index it had, so that it neither
-/// votes nor campaigns until a leader has repaired it. The repaired state is rewritten
-/// at once, so the damage is not found again at the next start.
+/// Recovery replays the frames in order. A torn frame at the very end was never synced,
+/// so never acknowledged: it is cut off. A frame damaged anywhere else, or a damaged
+/// snapshot, is corruption: the log is cut to what it knew committed before the damage,
+/// and the node's repair floor is set to the tail it had, so that it neither campaigns
+/// nor votes for a less up-to-date log until a leader has repaired it. The repaired
+/// state is rewritten at once, so the damage is not found again at the next start.
 public final class RaftLogStore {
     public struct Options: Sendable, Equatable {
         public var segmentBytesMax = 1 << 20
@@ -49,45 +49,28 @@ public final class RaftLogStore {
         }
     }
 
-    static let segmentPrefix = "raft-log-"
+    static let segmentPrefix = "raft-log"
     static let snapshotName = "raft-snapshot"
     static let snapshotTemporaryName = "raft-snapshot.tmp"
 
     let disk: any Disk
     let options: Options
-    private var segments: [Segment] = []
-    private var nextSequence: UInt64 = 1
-    private var activeFile: DiskFile?
+    let log: FrameLog
     /// The snapshot the log now starts after, as durable.
     private var snapshotIndex = LogIndex.zero
-    /// Each segment's number, first frame sequence, size and highest entry index, oldest first.
-    private struct Segment {
-        var number: UInt64
-        var firstSequence: UInt64
-        var size: Int
-        var highestIndex: LogIndex
-
-        var name: String { RaftLogStore.segmentName(number, firstSequence: firstSequence) }
-    }
 
     public init(disk: any Disk, options: Options = Options()) {
         self.disk = disk
         self.options = options
+        var logOptions = FrameLog.Options()
+        logOptions.segmentBytesMax = options.segmentBytesMax
+        logOptions.skipSync = options.skipSync
+        log = FrameLog(disk: disk, prefix: RaftLogStore.segmentPrefix, options: logOptions)
     }
 
-    static func segmentName(_ number: UInt64, firstSequence: UInt64) -> String {
-        let digits = String(number)
-        let hex = String(firstSequence, radix: 16)
-        return segmentPrefix + String(repeating: "0", count: max(0, 8 - digits.count)) + digits
-            + "-" + String(repeating: "0", count: max(0, 16 - hex.count)) + hex
-    }
-
-    /// (number, first sequence) of a segment file name, or nil for other files.
-    static func parseSegmentName(_ name: String) -> (number: UInt64, firstSequence: UInt64)? {
-        guard name.hasPrefix(segmentPrefix) else { return nil }
-        let parts = name.dropFirst(segmentPrefix.count).split(separator: "-")
-        guard parts.count == 2, let number = UInt64(parts[0]), let first = UInt64(parts[1], radix: 16) else { return nil }
-        return (number, first)
+    /// A frame's tag: the highest log index it speaks of, for dropping covered segments.
+    static func tag(of frame: RaftFrame) -> UInt64 {
+        max(frame.entries.last?.index.rawValue ?? 0, frame.snapshotBase?.index.rawValue ?? 0)
     }
 
     // MARK: recovery
@@ -99,7 +82,7 @@ public final class RaftLogStore {
         if names.contains(RaftLogStore.snapshotTemporaryName) {
             try disk.remove(RaftLogStore.snapshotTemporaryName)
         }
-        let segmentNumbers = names.compactMap(RaftLogStore.parseSegmentName).sorted { $0.number < $1.number }
+        let hasSegments = names.contains { log.parseSegmentName($0) != nil }
         var snapshot: Snapshot?
         if names.contains(RaftLogStore.snapshotName) {
             if let (found, repaired) = try RaftSnapshotFile.read(disk: disk, name: RaftLogStore.snapshotName) {
@@ -109,100 +92,56 @@ public final class RaftLogStore {
                 report.snapshotDamaged = true
             }
         }
-        if segmentNumbers.isEmpty && snapshot == nil && !report.snapshotDamaged {
-            return (try bootstrapFresh(bootstrap, number: 1), report)
+        if !hasSegments && snapshot == nil && !report.snapshotDamaged {
+            return (try bootstrapFresh(bootstrap), report)
         }
 
-        var replay = Replay(snapshot: snapshot)
-        var expectedSequence: UInt64?
-        var damaged = false
-        /// Whether the newest frame on disk could be read: only then do the readable
-        /// frames tell where the log ended.
-        var lastFrameReadable = true
-        for (position, (number, firstSequence)) in segmentNumbers.enumerated() {
-            let name = RaftLogStore.segmentName(number, firstSequence: firstSequence)
-            if let expected = expectedSequence, expected != firstSequence, !damaged {
-                // A segment whose frames do not follow the previous one's: frames lost.
-                damaged = true
-                report.corruptFrames += 1
-            }
-            expectedSequence = firstSequence
-            let file = try disk.open(name)
-            let size = try disk.size(file)
-            let bytes = try disk.read(file, offset: 0, count: size)
-            disk.close(file)
-            report.segments += 1
-            let isLast = position == segmentNumbers.count - 1
-            let scan = RaftLogStore.scan(bytes, sectorSize: disk.sectorSize, firstSequence: firstSequence)
-            report.twinCopiesUsed += scan.repairs.count
-            var highest = LogIndex.zero
-            for frame in scan.frames where !damaged {
-                replay.apply(frame)
-                report.frames += 1
-                highest = max(highest, frame.entries.last?.index ?? .zero)
-            }
-            for frame in scan.frames + scan.framesAfterDamage {
-                replay.noteSeen(frame)
-                expectedSequence = frame.sequence + 1
-            }
-            let tornTail = scan.damageOffset != nil && isLast && scan.framesAfterDamage.isEmpty && !damaged
-            if scan.damageOffset != nil && !tornTail {
-                damaged = true
-                report.corruptFrames += 1
-            }
-            // Damage followed by no readable frame, here or in a later segment, hit the
-            // newest synced frame. (Damage at the end of the last segment is a torn,
-            // never-synced frame: the one before it is the newest synced one.)
-            if scan.damageOffset != nil && !(isLast && scan.framesAfterDamage.isEmpty) {
-                lastFrameReadable = !scan.framesAfterDamage.isEmpty
-            } else if !scan.frames.isEmpty {
-                lastFrameReadable = true
-            }
-            if !damaged && (!scan.repairs.isEmpty || tornTail || bytes.count != scan.end) {
-                // Restore both copies of every frame, and cut what follows the last one
-                // (a frame that was never synced).
-                report.tornTailBytes += max(0, bytes.count - scan.end)
-                let handle = try disk.open(name)
-                if bytes.count > scan.end { try disk.truncate(handle, size: scan.end) }
-                for repair in scan.repairs { try disk.write(handle, offset: repair.offset, bytes: repair.bytes) }
-                try disk.sync(handle)
-                disk.close(handle)
-            }
-            if !isLast && scan.damageOffset == nil && scan.frames.isEmpty && !damaged {
-                // An empty segment before others cannot come from a crash.
-                damaged = true
-                report.corruptFrames += 1
-            }
-            segments.append(Segment(number: number, firstSequence: firstSequence, size: scan.end, highestIndex: highest))
+        let recovery = try log.recover { frame in
+            (try? RaftFrame.decodePayload(frame.payload)).map(RaftLogStore.tag) ?? 0
         }
-        nextSequence = expectedSequence ?? 1
+        report.segments = recovery.segments
+        report.twinCopiesUsed += recovery.copiesRepaired
+        report.tornTailBytes = recovery.tornTailBytes
+        var damaged = recovery.damaged
+        var replay = Replay(snapshot: snapshot)
+        var undecodable = false
+        for frame in recovery.frames {
+            guard !undecodable, let decoded = try? RaftFrame.decodePayload(frame.payload) else {
+                // A checksummed payload that does not decode: treat it as damage too.
+                undecodable = true
+                damaged = true
+                continue
+            }
+            replay.apply(decoded)
+            replay.noteSeen(decoded)
+            report.frames += 1
+        }
+        for frame in recovery.framesAfterDamage {
+            if let decoded = try? RaftFrame.decodePayload(frame.payload) { replay.noteSeen(decoded) }
+        }
+        if damaged { report.corruptFrames += 1 }
 
         if !damaged && report.frames == 0 && !report.snapshotDamaged && (snapshot?.metadata.index ?? .zero) == .zero {
             // The first start crashed before its first frame was synced: nothing was
             // ever promised, so start afresh.
-            for (number, firstSequence) in segmentNumbers {
-                try disk.remove(RaftLogStore.segmentName(number, firstSequence: firstSequence))
-            }
-            segments.removeAll()
             report = RecoveryReport()
-            return (try bootstrapFresh(bootstrap, number: (segmentNumbers.last?.number ?? 0) + 1), report)
+            return (try bootstrapFresh(bootstrap), report)
         }
         var state = replay.finish()
-        if report.snapshotDamaged || replay.snapshotMissing || segmentNumbers.isEmpty {
+        if report.snapshotDamaged || replay.snapshotMissing || !hasSegments {
             damaged = true
         }
         if damaged {
             state = replay.repairedState(snapshotUsable: !report.snapshotDamaged && !replay.snapshotMissing,
-                lastFrameReadable: lastFrameReadable)
+                lastFrameReadable: recovery.newestFrameReadable)
             report.repairFloor = state.hardState.repairFloor
             try rewrite(state)
         } else {
             snapshotIndex = state.snapshot.metadata.index
-            try openActiveSegment()
-            if segments.count > 1, segments.last?.size == 0 {
+            if log.segmentCount > 1, log.activeSegmentIsEmpty {
                 // The newest segment lost its only frame: restate the hard state in it,
                 // so that dropping older segments can never lose the term and vote.
-                try writeFrame(RaftFrame(sequence: nextSequence, hardState: state.hardState), forceSync: true)
+                try log.append(RaftFrame(hardState: state.hardState).payload, tag: 0, forceSync: true)
             }
         }
         report.snapshotIndex = state.snapshot.metadata.index
@@ -211,112 +150,12 @@ public final class RaftLogStore {
     }
 
     /// Writes a new node's first state: one segment holding the bootstrap frame.
-    private func bootstrapFresh(_ configuration: ClusterConfiguration, number: UInt64) throws(DiskError) -> RaftRecoveredState {
+    private func bootstrapFresh(_ configuration: ClusterConfiguration) throws(DiskError) -> RaftRecoveredState {
         let state = RaftRecoveredState.bootstrap(configuration)
-        nextSequence = 1
-        try startSegment(number: number, firstSequence: nextSequence)
-        try writeFrame(RaftFrame(sequence: nextSequence, hardState: state.hardState, entries: state.entries), forceSync: true)
+        try log.startFresh()
+        let frame = RaftFrame(hardState: state.hardState, entries: state.entries)
+        try log.append(frame.payload, tag: RaftLogStore.tag(of: frame), forceSync: true)
         return state
-    }
-
-    /// Frames found in one segment, and where the first unreadable one starts.
-    struct Scan {
-        var frames: [RaftFrame] = []
-        /// Where the last readable frame ends (both copies): the next write goes here.
-        var end = 0
-        var damageOffset: Int?
-        /// Readable frames past the damage: proof that the damaged frame had been synced.
-        var framesAfterDamage: [RaftFrame] = []
-        /// Copies to rewrite from their readable twin: (offset, bytes).
-        var repairs: [(offset: Int, bytes: [UInt8])] = []
-    }
-
-    static func scan(_ bytes: [UInt8], sectorSize: Int, firstSequence: UInt64) -> Scan {
-        var scan = Scan()
-        var offset = 0
-        var expected = firstSequence
-        while offset + RaftFrame.headerSize <= bytes.count {
-            guard let found = readFrame(bytes, at: offset, sectorSize: sectorSize, expected: expected) else {
-                scan.damageOffset = offset
-                break
-            }
-            scan.frames.append(found.frame)
-            if let repair = found.repair { scan.repairs.append(repair) }
-            expected = found.frame.sequence + 1
-            offset = found.end
-        }
-        scan.end = offset
-        if scan.damageOffset == nil && offset < bytes.count {
-            // Less than a header at the end: the torn start of a frame.
-            scan.damageOffset = offset
-        }
-        guard let damage = scan.damageOffset else { return scan }
-        // Look past the damage, sector by sector, for frames written after it.
-        var probe = (damage / sectorSize + 1) * sectorSize
-        let floor = expected
-        var seen: [UInt64] = []
-        while probe + RaftFrame.headerSize <= bytes.count {
-            if let (frame, end, _) = RaftFrame.copy(in: bytes, at: probe, sectorSize: sectorSize), frame.sequence > floor {
-                if !seen.contains(frame.sequence) {
-                    seen.append(frame.sequence)
-                    scan.framesAfterDamage.append(frame)
-                }
-                probe = end
-            } else {
-                probe += sectorSize
-            }
-        }
-        return scan
-    }
-
-    struct FoundFrame {
-        var frame: RaftFrame
-        /// Past both copies.
-        var end: Int
-        /// A damaged or missing copy to rewrite from its twin.
-        var repair: (offset: Int, bytes: [UInt8])?
-    }
-
-    /// The frame at `offset` from either copy. Both copies have the same size, so the
-    /// second starts where the first ends.
-    private static func readFrame(_ bytes: [UInt8], at offset: Int, sectorSize: Int, expected: UInt64) -> FoundFrame? {
-        func acceptable(_ frame: RaftFrame) -> Bool { frame.sequence == expected }
-        func readable(_ at: Int, copy wanted: UInt8) -> (RaftFrame, Int)? {
-            guard let (frame, end, copy) = RaftFrame.copy(in: bytes, at: at, sectorSize: sectorSize), copy == wanted,
-                  acceptable(frame)
-            else { return nil }
-            return (frame, end)
-        }
-        // A misdirected write can land the second copy on the first one's place.
-        if let (first, firstEnd) = readable(offset, copy: 1) ?? readable(offset, copy: 2) {
-            let size = firstEnd - offset
-            let firstIntact = RaftFrame.header(in: bytes, at: offset)?.copy == 1
-            let secondIntact = readable(firstEnd, copy: 2).map { $0.1 - firstEnd == size } ?? false
-            switch (firstIntact, secondIntact) {
-            case (true, true):
-                return FoundFrame(frame: first, end: firstEnd + size)
-            case (false, true):
-                return FoundFrame(frame: first, end: firstEnd + size,
-                    repair: (offset, first.encodedCopy(1, payload: first.payload, sectorSize: sectorSize)))
-            case (_, false):
-                return FoundFrame(frame: first, end: firstEnd + size,
-                    repair: (firstEnd, first.encodedCopy(2, payload: first.payload, sectorSize: sectorSize)))
-            }
-        }
-        // The first copy is unreadable: find the second, which starts right where a
-        // first copy of its own size would end.
-        var probe = offset + sectorSize
-        let limit = min(bytes.count, offset + 2 * (RaftFrame.headerSize + RaftFrame.payloadMax) + 2 * sectorSize)
-        while probe + RaftFrame.headerSize <= limit {
-            if let header = RaftFrame.header(in: bytes, at: probe), header.copy == 2,
-               probe - offset == RaftFrame.paddedSize(RaftFrame.headerSize + header.payloadLength, sectorSize: sectorSize),
-               let (second, secondEnd) = readable(probe, copy: 2) {
-                return FoundFrame(frame: second, end: secondEnd,
-                    repair: (offset, second.encodedCopy(1, payload: second.payload, sectorSize: sectorSize)))
-            }
-            probe += sectorSize
-        }
-        return nil
     }
 
     /// Rebuilds the log from frames and the snapshot file.
@@ -442,42 +281,17 @@ public final class RaftLogStore {
 
     /// Replaces everything on disk by one fresh segment holding `state`.
     private func rewrite(_ state: RaftRecoveredState) throws(DiskError) {
-        let old = try disk.list().filter { $0.hasPrefix(RaftLogStore.segmentPrefix) }
-        let number = (segments.last?.number ?? 0) + 1
-        segments.removeAll()
         if state.snapshot.metadata.index == .zero, disk.exists(RaftLogStore.snapshotName) {
             // Damaged: the leader will send a whole snapshot.
             try disk.remove(RaftLogStore.snapshotName)
         }
-        try startSegment(number: number, firstSequence: nextSequence)
         snapshotIndex = state.snapshot.metadata.index
-        try writeFrame(RaftFrame(sequence: nextSequence, hardState: state.hardState,
-            snapshotBase: (state.snapshot.metadata.index, state.snapshot.metadata.term), entries: state.entries),
-            forceSync: true)
-        for name in old where name.hasPrefix(RaftLogStore.segmentPrefix) {
-            try disk.remove(name)
-        }
-        try disk.syncDirectory()
+        let frame = RaftFrame(hardState: state.hardState,
+            snapshotBase: (state.snapshot.metadata.index, state.snapshot.metadata.term), entries: state.entries)
+        try log.rewrite([(frame.payload, RaftLogStore.tag(of: frame))])
     }
 
     // MARK: writing
-
-    private func startSegment(number: UInt64, firstSequence: UInt64) throws(DiskError) {
-        if let activeFile { disk.close(activeFile) }
-        let segment = Segment(number: number, firstSequence: firstSequence, size: 0, highestIndex: .zero)
-        activeFile = try disk.create(segment.name)
-        // The segment must exist after a crash before anything in it is acknowledged.
-        try disk.syncDirectory()
-        segments.append(segment)
-    }
-
-    private func openActiveSegment() throws(DiskError) {
-        guard let last = segments.last else {
-            try startSegment(number: 1, firstSequence: nextSequence)
-            return
-        }
-        activeFile = try disk.open(last.name)
-    }
 
     /// Persists what a Ready asks for: a snapshot from the leader first (file, then a
     /// frame saying the log starts after it), then the hard state and entries. Synced
@@ -492,31 +306,16 @@ public final class RaftLogStore {
         repeat {
             var batch: [LogEntry] = []
             var bytes = 0
-            while let entry = remaining.first, batch.isEmpty || bytes + entry.encodedSize <= RaftFrame.payloadMax / 2 {
+            while let entry = remaining.first, batch.isEmpty || bytes + entry.encodedSize <= FrameLog.payloadMax / 2 {
                 batch.append(entry)
                 bytes += entry.encodedSize
                 remaining = remaining.dropFirst()
             }
-            try writeFrame(RaftFrame(sequence: nextSequence, hardState: hardState, snapshotBase: base, entries: batch))
+            let frame = RaftFrame(hardState: hardState, snapshotBase: base, entries: batch)
+            try log.append(frame.payload, tag: RaftLogStore.tag(of: frame))
             base = nil
         } while !remaining.isEmpty
-        if snapshot != nil { try dropSegmentsCovered() }
-    }
-
-    private func writeFrame(_ frame: RaftFrame, forceSync: Bool = false) throws(DiskError) {
-        if let last = segments.last, last.size >= options.segmentBytesMax {
-            try startSegment(number: last.number + 1, firstSequence: nextSequence)
-        }
-        guard let file = activeFile, var segment = segments.last else { preconditionFailure("no active segment") }
-        let (first, second) = frame.encodedCopies(sectorSize: disk.sectorSize)
-        try disk.write(file, offset: segment.size, bytes: first)
-        try disk.write(file, offset: segment.size + first.count, bytes: second)
-        if !options.skipSync || forceSync { try disk.sync(file) }
-        segment.size += first.count + second.count
-        if let last = frame.entries.last { segment.highestIndex = max(segment.highestIndex, last.index) }
-        if let base = frame.snapshotBase { segment.highestIndex = max(segment.highestIndex, base.index) }
-        segments[segments.count - 1] = segment
-        nextSequence = frame.sequence + 1
+        if snapshot != nil { try log.dropSegments(taggedAtMost: snapshotIndex.rawValue) }
     }
 
     private func saveSnapshotFile(_ snapshot: Snapshot) throws(DiskError) {
@@ -529,20 +328,9 @@ public final class RaftLogStore {
     /// Saves a snapshot the application took, then deletes the segments it covers.
     public func saveSnapshot(_ snapshot: Snapshot) throws(DiskError) {
         try saveSnapshotFile(snapshot)
-        try dropSegmentsCovered()
-    }
-
-    /// Segments whose every entry the snapshot covers, except the active one.
-    private func dropSegmentsCovered() throws(DiskError) {
-        var removed = false
-        while segments.count > 1, segments[0].highestIndex <= snapshotIndex {
-            try disk.remove(segments[0].name)
-            segments.removeFirst()
-            removed = true
-        }
-        if removed { try disk.syncDirectory() }
+        try log.dropSegments(taggedAtMost: snapshotIndex.rawValue)
     }
 
     /// Bytes in segments, for figures.
-    public var logBytes: Int { segments.reduce(0) { $0 + $1.size } }
+    public var logBytes: Int { log.byteCount }
 }
