@@ -49,8 +49,13 @@ let package = Package(
         ),
         .target(
             name: "Aegis",
+            dependencies: [
+                .target(name: "CLZ4", condition: .when(traits: ["Compression"])),
+                .target(name: "CZstd", condition: .when(traits: ["Compression"])),
+            ],
             exclude: [
                 "README.md", "Environment/README.md", "Common/README.md", "Replication/README.md", "Node/README.md",
+                "Memory/README.md", "Storage/README.md",
             ]
         ),
         .target(

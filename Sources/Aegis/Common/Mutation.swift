@@ -13,6 +13,10 @@ public enum Mutation: String, Sendable, CaseIterable {
     case raftAckBeforeSync = "raft-ack-before-sync"
     case raftSkipLogMatching = "raft-skip-log-matching"
     case raftFollowerRead = "raft-follower-read"
+    // The storage engine (Sources/Aegis/Storage).
+    case storageSkipWALSync = "storage-skip-wal-sync"
+    case storageManifestRenameBeforeSync = "storage-manifest-rename-before-sync"
+    case storageIgnoreBlockChecksum = "storage-ignore-block-checksum"
 
     /// One line for `aegis sim mutations`.
     public var summary: String {
@@ -33,6 +37,12 @@ public enum Mutation: String, Sendable, CaseIterable {
             return "raft: accept AppendEntries without checking the previous entry's index and term"
         case .raftFollowerRead:
             return "raft: serve reads from any node's local state, without ReadIndex"
+        case .storageSkipWALSync:
+            return "storage: acknowledge a commit without syncing the write-ahead log, so a crash loses it"
+        case .storageManifestRenameBeforeSync:
+            return "storage: rename a new manifest into place before syncing it, so a crash can leave a damaged manifest"
+        case .storageIgnoreBlockChecksum:
+            return "storage: use a table block whose checksum fails, so corrupt bytes are returned as data"
         }
     }
 }

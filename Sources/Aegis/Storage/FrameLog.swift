@@ -48,6 +48,11 @@ public final class FrameLog {
         public var tornTailBytes = 0
         /// Frame copies found damaged or missing and rewritten from their twin.
         public var copiesRepaired = 0
+        /// The sequence of the first frame lost to the damage (when `damaged`).
+        public var damagedSequence: UInt64?
+        /// The damage lies before the last segment: a later segment was started after
+        /// it, and segments start only once everything before them is synced.
+        public var damageBeforeLastSegment = false
     }
 
     let disk: any Disk
@@ -56,6 +61,10 @@ public final class FrameLog {
     private var segments: [Segment] = []
     private var nextSequence: UInt64 = 1
     private var activeFile: DiskFile?
+    /// Frames appended to the active segment since its last sync.
+    private var activeUnsynced = false
+    /// Bytes appended over this object's life (both copies, padding included).
+    public private(set) var bytesWritten = 0
 
     private struct Segment {
         var number: UInt64
@@ -116,6 +125,8 @@ public final class FrameLog {
             if let expected = expectedSequence, expected != firstSequence, !recovery.damaged {
                 // A segment whose frames do not follow the previous one's: frames lost.
                 recovery.damaged = true
+                recovery.damagedSequence = expected
+                recovery.damageBeforeLastSegment = true
             }
             expectedSequence = firstSequence
             let file = try disk.open(name)
@@ -138,7 +149,11 @@ public final class FrameLog {
             recovery.framesAfterDamage += scan.framesAfterDamage
             for frame in scan.frames + scan.framesAfterDamage { expectedSequence = frame.sequence + 1 }
             let tornTail = scan.damageOffset != nil && isLast && scan.framesAfterDamage.isEmpty && !recovery.damaged
-            if scan.damageOffset != nil && !tornTail { recovery.damaged = true }
+            if scan.damageOffset != nil && !tornTail && !recovery.damaged {
+                recovery.damaged = true
+                recovery.damagedSequence = (scan.frames.last?.sequence).map { $0 + 1 } ?? firstSequence
+                recovery.damageBeforeLastSegment = !isLast
+            }
             // Damage followed by no readable frame, here or in a later segment, hit the
             // newest synced frame. (Damage at the end of the last segment is a torn,
             // never-synced frame: the one before it is the newest synced one.)
@@ -160,6 +175,8 @@ public final class FrameLog {
             if !isLast && scan.damageOffset == nil && scan.frames.isEmpty && !recovery.damaged {
                 // An empty segment before others cannot come from a crash.
                 recovery.damaged = true
+                recovery.damagedSequence = firstSequence
+                recovery.damageBeforeLastSegment = true
             }
             segments.append(Segment(number: number, firstSequence: firstSequence, size: scan.end, tag: tag, prefix: prefix))
         }
@@ -186,6 +203,28 @@ public final class FrameLog {
 
     /// Appends one frame (both copies, then a sync) tagged with `tag`.
     public func append(_ payload: [UInt8], tag: UInt64, forceSync: Bool = false) throws(DiskError) {
+        try append(payload, tag: tag, sync: !options.skipSync || forceSync)
+    }
+
+    /// The sequence the last appended frame got (0 before the first).
+    public var lastSequence: UInt64 { nextSequence - 1 }
+
+    /// Syncs the active segment: every frame appended so far is durable.
+    public func syncActive() throws(DiskError) {
+        if let activeFile { try disk.sync(activeFile) }
+        activeUnsynced = false
+    }
+
+    /// Closes the active segment; the next append starts a new one (so that everything
+    /// before can be dropped once covered).
+    public func rotate() throws(DiskError) {
+        guard let last = segments.last, last.size > 0 else { return }
+        try startSegment(number: last.number + 1, firstSequence: nextSequence)
+    }
+
+    /// Appends one frame (both copies) tagged with `tag`, synced only if `sync`. A
+    /// frame left unsynced is durable only after a later `syncActive` or synced append.
+    public func append(_ payload: [UInt8], tag: UInt64, sync: Bool) throws(DiskError) {
         if segments.isEmpty {
             try startSegment(number: 1, firstSequence: nextSequence)
         } else if let last = segments.last, last.size >= options.segmentBytesMax {
@@ -195,7 +234,12 @@ public final class FrameLog {
         let (first, second) = FrameLog.encodedCopies(sequence: nextSequence, payload: payload, sectorSize: disk.sectorSize)
         try disk.write(file, offset: segment.size, bytes: first)
         try disk.write(file, offset: segment.size + first.count, bytes: second)
-        if !options.skipSync || forceSync { try disk.sync(file) }
+        activeUnsynced = true
+        bytesWritten += first.count + second.count
+        if sync {
+            try disk.sync(file)
+            activeUnsynced = false
+        }
         segment.size += first.count + second.count
         segment.tag = max(segment.tag, tag)
         segments[segments.count - 1] = segment
@@ -227,7 +271,13 @@ public final class FrameLog {
     }
 
     private func startSegment(number: UInt64, firstSequence: UInt64) throws(DiskError) {
-        if let activeFile { disk.close(activeFile) }
+        // A segment starts only once everything before it is synced, so recovery knows
+        // damage before the last segment hit synced frames.
+        if let activeFile {
+            if activeUnsynced { try disk.sync(activeFile) }
+            disk.close(activeFile)
+        }
+        activeUnsynced = false
         let segment = Segment(number: number, firstSequence: firstSequence, size: 0, tag: 0, prefix: prefix)
         activeFile = try disk.create(segment.name)
         // The segment must exist after a crash before anything in it is acknowledged.

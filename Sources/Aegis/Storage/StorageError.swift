@@ -5,6 +5,8 @@ public enum StorageError: Error, Equatable, Sendable, CustomStringConvertible {
     case keyTooLarge(bytes: Int, limit: Int)
     case valueTooLarge(bytes: Int, limit: Int)
     case emptyKey
+    /// One batch (a transaction's writes) is larger than the log takes at once.
+    case batchTooLarge(bytes: Int, limit: Int)
     /// The data on disk failed its checksum: it is not returned as data.
     case corruption(file: String, detail: String)
     /// A transaction lost a conflict (first committer wins, or a read it depended on
@@ -25,6 +27,8 @@ public enum StorageError: Error, Equatable, Sendable, CustomStringConvertible {
             return "a key of \(bytes) bytes exceeds the limit of \(limit); use a shorter key"
         case let .valueTooLarge(bytes, limit):
             return "a value of \(bytes) bytes exceeds the limit of \(limit); split it or store it elsewhere"
+        case let .batchTooLarge(bytes, limit):
+            return "a transaction of \(bytes) bytes exceeds the limit of \(limit); split it into smaller transactions"
         case .emptyKey:
             return "the empty key is not allowed; give a key of at least one byte"
         case let .corruption(file, detail):
@@ -52,6 +56,8 @@ public enum StorageError: Error, Equatable, Sendable, CustomStringConvertible {
 public struct StorageLimits: Sendable, Equatable {
     public var keyBytesMax = 16 * 1024
     public var valueBytesMax = 1 << 20
+    /// The encoded writes of one transaction.
+    public var batchBytesMax = 4 << 20
 
     public init() {}
 
@@ -59,5 +65,23 @@ public struct StorageLimits: Sendable, Equatable {
         guard !key.isEmpty else { throw .emptyKey }
         guard key.count <= keyBytesMax else { throw .keyTooLarge(bytes: key.count, limit: keyBytesMax) }
         if let value, value.count > valueBytesMax { throw .valueTooLarge(bytes: value.count, limit: valueBytesMax) }
+    }
+}
+
+extension StorageError {
+    /// Runs `body`, passing a disk error on as `.disk`.
+    @inline(__always)
+    static func wrapDisk<T>(_ body: () throws(DiskError) -> T) throws(StorageError) -> T {
+        do {
+            return try body()
+        } catch {
+            throw .disk(error)
+        }
+    }
+
+    /// Whether the process is crashing (the error must be passed straight up).
+    public var isCrash: Bool {
+        if case .disk(.crashed) = self { return true }
+        return false
     }
 }

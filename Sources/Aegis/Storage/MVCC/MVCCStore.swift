@@ -1,0 +1,209 @@
+/// Transactions over a `StorageBackend`: snapshot reads at a timestamp, read-write
+/// transactions at `IsolationLevel.snapshot` or `.serializable`, commit timestamps
+/// assigned in order, and a low-water mark that lets the backend drop old versions.
+///
+/// Conflict checks use the write sets of recent commits kept in memory: every commit
+/// newer than the oldest running transaction's start. Nothing older can conflict.
+///
+/// Durability and visibility: `commit(…, waitForSync: true)` returns once the commit is
+/// durable. With `waitForSync: false` the commit is applied but not yet durable; the
+/// caller gathers several and calls `syncCommits()` once for all of them (group
+/// commit), acknowledging none before it returns. New snapshots only see synced
+/// commits, so no reader can observe a write that a crash could still take back.
+public final class MVCCStore {
+    public let backend: any StorageBackend
+    /// The newest commit a new snapshot sees (synced).
+    public private(set) var visibleTimestamp: Timestamp
+    private var nextTimestamp: Timestamp
+    private var nextTransactionID: UInt64 = 1
+    /// Start timestamps of running transactions, sorted (a multiset).
+    private var runningStarts: [Timestamp] = []
+    private var recentCommits: [(timestamp: Timestamp, writtenKeys: [[UInt8]])] = []
+    /// Commits applied but not yet synced.
+    public private(set) var unsyncedCommits = 0
+    public private(set) var conflicts = 0
+
+    public init(backend: any StorageBackend) {
+        self.backend = backend
+        visibleTimestamp = backend.lastTimestamp
+        nextTimestamp = backend.lastTimestamp + 1
+        backend.lowWater = visibleTimestamp
+    }
+
+    public var runningTransactions: Int { runningStarts.count }
+
+    /// The oldest timestamp any reader may still ask for.
+    public var lowWater: Timestamp { runningStarts.first ?? visibleTimestamp }
+
+    /// Begins a transaction reading the snapshot of the newest synced commit.
+    public func begin(_ isolation: IsolationLevel = .snapshot) -> Transaction {
+        let transaction = Transaction(store: self, id: nextTransactionID, isolation: isolation, start: visibleTimestamp)
+        nextTransactionID += 1
+        let index = runningStarts.firstIndex { $0 > visibleTimestamp } ?? runningStarts.count
+        runningStarts.insert(visibleTimestamp, at: index)
+        return transaction
+    }
+
+    /// Reads `key` as of `timestamp` outside any transaction (at or above `lowWater`).
+    public func read(_ key: [UInt8], at timestamp: Timestamp? = nil) throws(StorageError) -> [UInt8]? {
+        let at = timestamp ?? visibleTimestamp
+        precondition(at >= lowWater, "a read below the low-water mark")
+        return try backend.get(key, at: at)?.value
+    }
+
+    /// Commits `transaction`: validates it, assigns the next timestamp, applies its
+    /// writes. Returns the commit timestamp. Throws `.conflict` (nothing applied) when
+    /// validation fails.
+    @discardableResult
+    public func commit(_ transaction: Transaction, waitForSync: Bool = true) throws(StorageError) -> Timestamp {
+        guard transaction.isRunning else { throw .transactionFinished }
+        defer { finish(transaction) }
+        let writes = transaction.sortedWrites
+        if writes.isEmpty { return transaction.start }
+        if let key = conflictingKey(transaction, writes: writes) {
+            conflicts += 1
+            throw .conflict(key: key)
+        }
+        let timestamp = nextTimestamp
+        try backend.apply(writes, at: timestamp)
+        nextTimestamp += 1
+        transaction.commitTimestamp = timestamp
+        recentCommits.append((timestamp, writes.map(\.key)))
+        unsyncedCommits += 1
+        if waitForSync { try syncCommits() }
+        return timestamp
+    }
+
+    /// Makes every applied commit durable with one backend sync, then visible.
+    public func syncCommits() throws(StorageError) {
+        guard nextTimestamp - 1 > visibleTimestamp else { return }
+        try backend.sync()
+        visibleTimestamp = nextTimestamp - 1
+        unsyncedCommits = 0
+        trim()
+    }
+
+    /// Ends `transaction` without applying anything.
+    public func rollback(_ transaction: Transaction) {
+        guard transaction.isRunning else { return }
+        finish(transaction)
+    }
+
+    private func finish(_ transaction: Transaction) {
+        transaction.isRunning = false
+        if let index = runningStarts.firstIndex(of: transaction.start) { runningStarts.remove(at: index) }
+        trim()
+    }
+
+    /// Drops commit records no running transaction can conflict with, and passes the
+    /// low-water mark on.
+    private func trim() {
+        let oldest = lowWater
+        let keep = recentCommits.firstIndex { $0.timestamp > oldest } ?? recentCommits.count
+        if keep > 0 { recentCommits.removeFirst(keep) }
+        backend.lowWater = oldest
+    }
+
+    /// A key that makes `transaction` lose to a commit after its start, if any.
+    private func conflictingKey(_ transaction: Transaction, writes: [KeyWrite]) -> [UInt8]? {
+        let start = recentCommits.firstIndex { $0.timestamp > transaction.start } ?? recentCommits.count
+        for commit in recentCommits[start...] {
+            for key in commit.writtenKeys {
+                if transaction.wrote(key) { return key }
+                if transaction.isolation == .serializable && transaction.read(key) { return key }
+            }
+        }
+        return nil
+    }
+}
+
+/// One transaction. Reads see the snapshot at `start` plus the transaction's own
+/// writes; writes are buffered until commit. Not for use after commit or rollback.
+public final class Transaction {
+    unowned let store: MVCCStore
+    public let id: UInt64
+    public let isolation: IsolationLevel
+    /// The snapshot it reads.
+    public let start: Timestamp
+    public internal(set) var commitTimestamp: Timestamp?
+    var isRunning = true
+    /// Buffered writes by key (nil value: delete). Looked up, never iterated unsorted.
+    private var writes: [[UInt8]: [UInt8]?] = [:]
+    private var readKeys = Set<[UInt8]>()
+    private var readRanges: [(start: [UInt8], end: [UInt8]?)] = []
+
+    init(store: MVCCStore, id: UInt64, isolation: IsolationLevel, start: Timestamp) {
+        self.store = store
+        self.id = id
+        self.isolation = isolation
+        self.start = start
+    }
+
+    private func checkRunning() throws(StorageError) {
+        guard isRunning else { throw .transactionFinished }
+    }
+
+    public func get(_ key: [UInt8]) throws(StorageError) -> [UInt8]? {
+        try checkRunning()
+        if let buffered = writes[key] { return buffered }
+        if isolation == .serializable { readKeys.insert(key) }
+        return try store.backend.get(key, at: start)?.value
+    }
+
+    public func put(_ key: [UInt8], _ value: [UInt8]) throws(StorageError) {
+        try checkRunning()
+        try store.backend.limits.check(key: key, value: value)
+        writes[key] = .some(value)
+    }
+
+    public func delete(_ key: [UInt8]) throws(StorageError) {
+        try checkRunning()
+        try store.backend.limits.check(key: key, value: nil)
+        writes[key] = .some(nil)
+    }
+
+    /// Keys in [start, end) in order with their values, own writes included.
+    public func scan(from start: [UInt8], to end: [UInt8]?, limit: Int = .max) throws(StorageError) -> [(key: [UInt8], value: [UInt8])] {
+        try checkRunning()
+        if isolation == .serializable { readRanges.append((start, end)) }
+        let inRange = sortedWrites.filter { write in
+            compareBytes(write.key, start) >= 0 && (end.map { compareBytes(write.key, $0) < 0 } ?? true)
+        }
+        // Read enough from the snapshot that deletions of our own cannot starve the limit.
+        let stored = try store.backend.scan(from: start, to: end, at: self.start,
+                                            limit: limit == .max ? .max : limit + inRange.count)
+        var result: [(key: [UInt8], value: [UInt8])] = []
+        var storedIndex = 0
+        var writeIndex = 0
+        while result.count < limit && (storedIndex < stored.count || writeIndex < inRange.count) {
+            let order: Int
+            if storedIndex == stored.count { order = 1 } else if writeIndex == inRange.count { order = -1 } else {
+                order = compareBytes(stored[storedIndex].key, inRange[writeIndex].key)
+            }
+            if order < 0 {
+                result.append(stored[storedIndex])
+                storedIndex += 1
+            } else {
+                if let value = inRange[writeIndex].value { result.append((inRange[writeIndex].key, value)) }
+                writeIndex += 1
+                if order == 0 { storedIndex += 1 }
+            }
+        }
+        return result
+    }
+
+    public var writeCount: Int { writes.count }
+
+    /// The buffered writes in key order (deterministic, whatever the hash seed).
+    var sortedWrites: [KeyWrite] {
+        writes.keys.sorted { compareBytes($0, $1) < 0 }.map { KeyWrite(key: $0, value: writes[$0]!) }
+    }
+
+    func wrote(_ key: [UInt8]) -> Bool { writes[key] != nil }
+
+    /// Whether the transaction read `key`, alone or within a scanned range.
+    func read(_ key: [UInt8]) -> Bool {
+        if readKeys.contains(key) { return true }
+        return readRanges.contains { compareBytes(key, $0.start) >= 0 && ($0.end.map { compareBytes(key, $0) < 0 } ?? true) }
+    }
+}

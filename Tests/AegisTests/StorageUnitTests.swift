@@ -1,0 +1,270 @@
+@testable import Aegis
+import Testing
+
+/// A small deterministic generator for test data.
+struct TestRandom {
+    var state: UInt64
+
+    init(seed: UInt64) {
+        state = seed &* 0x9E37_79B9_7F4A_7C15 | 1
+    }
+
+    mutating func next() -> UInt64 {
+        state ^= state << 13
+        state ^= state >> 7
+        state ^= state << 17
+        return state
+    }
+
+    mutating func below(_ bound: Int) -> Int {
+        Int(next() % UInt64(bound))
+    }
+}
+
+func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
+
+/// Realistic rows: JSON-ish records with repeated field names and varied values.
+func sampleRow(_ index: Int) -> [UInt8] {
+    let cities = ["Lisbon", "Oslo", "Nairobi", "Lima", "Osaka", "Quebec", "Tartu", "Perth"]
+    let text = "{\"id\":\(index),\"name\":\"customer-\(index * 7919 % 100_000)\",\"city\":\"\(cities[index % cities.count])\","
+        + "\"balance\":\(index * 37 % 10_000).\(index % 100),\"active\":\(index % 3 != 0),\"tags\":[\"t\(index % 11)\",\"t\(index % 5)\"]}"
+    return bytes(text)
+}
+
+@Suite struct ArenaTests {
+    @Test func allocationsAreAlignedAndCounted() {
+        let arena = Arena(chunkBytes: 1024)
+        var pointers: [UnsafeMutableRawPointer] = []
+        for size in [1, 7, 8, 13, 100, 3] {
+            let pointer = arena.allocate(byteCount: size, alignment: 8)
+            #expect(Int(bitPattern: pointer) % 8 == 0)
+            pointers.append(pointer)
+        }
+        #expect(arena.bytesReserved == 1024)
+        #expect(arena.bytesUsed >= 132 && arena.bytesUsed <= 132 + 6 * 7)
+        // A large request that does not fit gets a chunk of its own; the current chunk
+        // stays in use for small ones.
+        _ = arena.allocate(byteCount: 950)
+        #expect(arena.bytesReserved == 1024 + 950)
+        let small = arena.allocate(byteCount: 8)
+        #expect(small - pointers[0] < 1024)
+    }
+}
+
+@Suite struct BlockCacheTests {
+    /// Under a random load of inserts and lookups the charged bytes never pass the
+    /// budget, and they equal what an independent model of an LRU cache holds.
+    @Test func budgetHoldsUnderLoadAndMatchesAnLRUModel() {
+        let budget = 64 * 1024
+        let cache = BlockCache(budgetBytes: budget)
+        var model: [(key: BlockCache.Key, size: Int)] = []  // least recently used first
+        var random = TestRandom(seed: 7)
+        var maximum = 0
+        for step in 0..<20_000 {
+            let key = BlockCache.Key(file: UInt64(random.below(8)), offset: UInt64(random.below(64)) * 4096)
+            if random.below(3) == 0 {
+                let size = 100 + random.below(6000)
+                cache.insert(key, bytes: [UInt8](repeating: UInt8(step & 0xFF), count: size))
+                model.removeAll { $0.key == key }
+                let charge = size + BlockCache.entryOverheadBytes
+                while model.reduce(0, { $0 + $1.size + BlockCache.entryOverheadBytes }) + charge > budget, !model.isEmpty {
+                    model.removeFirst()
+                }
+                model.append((key, size))
+            } else {
+                let found = cache.get(key)
+                if let index = model.firstIndex(where: { $0.key == key }) {
+                    #expect(found?.count == model[index].size)
+                    model.append(model.remove(at: index))
+                } else {
+                    #expect(found == nil)
+                }
+            }
+            #expect(cache.chargedBytes <= budget)
+            #expect(cache.chargedBytes == model.reduce(0) { $0 + $1.size + BlockCache.entryOverheadBytes })
+            maximum = max(maximum, cache.chargedBytes)
+        }
+        #expect(cache.chargedBytesPeak == maximum)
+        #expect(maximum > budget * 3 / 4, "the load should fill the cache")
+        #expect(cache.evictions > 1000 && cache.hits > 0)
+    }
+
+    @Test func aBlockLargerThanTheBudgetIsNotCached() {
+        let cache = BlockCache(budgetBytes: 1000)
+        cache.insert(.init(file: 1, offset: 0), bytes: [UInt8](repeating: 1, count: 2000))
+        #expect(cache.count == 0 && cache.chargedBytes == 0)
+    }
+
+    @Test func removingAFileDropsItsBlocks() {
+        let cache = BlockCache(budgetBytes: 100_000)
+        for offset in 0..<10 { cache.insert(.init(file: UInt64(offset % 2), offset: UInt64(offset)), bytes: [1, 2, 3]) }
+        cache.removeAll(file: 1)
+        #expect(cache.count == 5)
+        #expect(cache.get(.init(file: 1, offset: 1)) == nil)
+        #expect(cache.get(.init(file: 0, offset: 2)) == [1, 2, 3])
+    }
+}
+
+@Suite struct BlockCompressionTests {
+    let rows: [UInt8] = (0..<200).flatMap { sampleRow($0) }
+
+    @Test(arguments: [BlockCompression.lz4, .zstd(level: 1), .zstd(level: 3), .zstd(level: 19)])
+    func compressesRowsAndRestoresThem(_ compression: BlockCompression) throws {
+        let (compressed, codec) = BlockCodec.compress(rows, with: compression)
+        #expect(codec == compression.codec, "this build must have LZ4 and Zstd (the Compression trait)")
+        #expect(compressed.count < rows.count / 2)
+        #expect(BlockCodec.decompress(compressed[...], codec: codec, uncompressedBytes: rows.count) == rows)
+    }
+
+    @Test func incompressibleInputIsStoredAsIs() {
+        var random = TestRandom(seed: 3)
+        let noise = (0..<4096).map { _ in UInt8(truncatingIfNeeded: random.next()) }
+        let (stored, codec) = BlockCodec.compress(noise, with: .lz4)
+        #expect(codec == 0 && stored == noise)
+    }
+
+    @Test func damagedInputNeverCrashesAndIsRefused() {
+        var random = TestRandom(seed: 5)
+        for compression in [BlockCompression.lz4, .zstd(level: 3)] {
+            let (compressed, codec) = BlockCodec.compress(rows, with: compression)
+            var refused = 0
+            for _ in 0..<200 {
+                var damaged = compressed
+                damaged[random.below(damaged.count)] ^= UInt8(1 << random.below(8))
+                let restored = BlockCodec.decompress(damaged[...], codec: codec, uncompressedBytes: rows.count)
+                if restored == nil { refused += 1 }
+            }
+            // Codecs catch some damage themselves (the block checksum catches the rest).
+            #expect(refused > 0)
+        }
+        #expect(BlockCodec.decompress([1, 2, 3][...], codec: 9, uncompressedBytes: 3) == nil)
+        #expect(BlockCodec.decompress([1, 2, 3][...], codec: 1, uncompressedBytes: BlockCodec.uncompressedBytesMax + 1) == nil)
+    }
+
+    @Test func namesParse() {
+        #expect(BlockCompression(parsing: "zstd:7") == .zstd(level: 7))
+        #expect(BlockCompression(parsing: "zstd") == .zstd(level: 3))
+        #expect(BlockCompression(parsing: "lz4") == .lz4)
+        #expect(BlockCompression(parsing: "zstd:40") == nil)
+        #expect(BlockCompression(parsing: "gzip") == nil)
+    }
+}
+
+@Suite struct BlockFormatTests {
+    /// Entries of `count` keys with two versions each, in order.
+    func entries(_ count: Int) -> [(key: [UInt8], timestamp: Timestamp, value: [UInt8]?)] {
+        (0..<count).flatMap { index -> [(key: [UInt8], timestamp: Timestamp, value: [UInt8]?)] in
+            let key = bytes("user/\(1000 + index)")
+            return [(key, Timestamp(20 + index), index % 5 == 0 ? nil : sampleRow(index)), (key, Timestamp(10), sampleRow(index + 50_000))]
+        }
+    }
+
+    @Test func everyEntryIsFoundBySeekAndInOrderByIteration() throws {
+        let source = entries(300)
+        var builder = BlockBuilder(restartInterval: 16)
+        for entry in source { builder.add(key: entry.key, timestamp: entry.timestamp, value: entry.value) }
+        let block = try #require(Block(builder.finish()))
+        let cursor = BlockCursor(block, fileName: "test")
+        try cursor.seekToFirst()
+        var index = 0
+        while cursor.isValid {
+            #expect(cursor.key == source[index].key && cursor.timestamp == source[index].timestamp)
+            #expect(cursor.value == source[index].value)
+            try cursor.next()
+            index += 1
+        }
+        #expect(index == source.count)
+        for entry in source {
+            try cursor.seek(entry.key, timestamp: entry.timestamp)
+            #expect(cursor.key == entry.key && cursor.timestamp == entry.timestamp)
+        }
+        // A timestamp between two versions finds the older one; past the end, nothing.
+        try cursor.seek(bytes("user/1001"), timestamp: 15)
+        #expect(cursor.key == bytes("user/1001") && cursor.timestamp == 10)
+        try cursor.seek(bytes("zzz"), timestamp: 0)
+        #expect(!cursor.isValid)
+    }
+
+    @Test func sealedBlocksCheckTheirChecksum() throws {
+        var builder = BlockBuilder(restartInterval: 4)
+        for entry in entries(50) { builder.add(key: entry.key, timestamp: entry.timestamp, value: entry.value) }
+        let raw = builder.finish()
+        for compression in [BlockCompression.none, .lz4, .zstd(level: 3)] {
+            let (stored, _) = BlockBuilder.seal(raw, compression: compression)
+            #expect(BlockBuilder.unseal(stored, verifyChecksum: true) == raw)
+            var damaged = stored
+            damaged[damaged.count / 2] ^= 0x10
+            #expect(BlockBuilder.unseal(damaged, verifyChecksum: true) == nil)
+        }
+    }
+
+    /// Bytes flipped anywhere in a decoded block give errors or wrong entries, never a
+    /// crash: what a reader meets when a checksum is ignored.
+    @Test func damagedBlocksNeverCrashTheCursor() throws {
+        var builder = BlockBuilder(restartInterval: 4)
+        for entry in entries(40) { builder.add(key: entry.key, timestamp: entry.timestamp, value: entry.value) }
+        let raw = builder.finish()
+        var random = TestRandom(seed: 11)
+        for _ in 0..<2000 {
+            var damaged = raw
+            for _ in 0..<(1 + random.below(3)) { damaged[random.below(damaged.count)] = UInt8(truncatingIfNeeded: random.next()) }
+            guard let block = Block(damaged) else { continue }
+            let cursor = BlockCursor(block, fileName: "test")
+            do {
+                try cursor.seekToFirst()
+                var steps = 0
+                while cursor.isValid && steps < 1000 {
+                    _ = cursor.value
+                    try cursor.next()
+                    steps += 1
+                }
+                try cursor.seek(bytes("user/1010"), timestamp: 5)
+            } catch {
+                #expect(error.description.contains("does not decode"))
+            }
+        }
+    }
+}
+
+@Suite struct BloomFilterTests {
+    @Test func noFalseNegativesAndFewFalsePositives() {
+        let keys = (0..<5000).map { bytes("key-\($0)") }
+        let filter = BloomFilter.build(hashes: keys.map(BloomFilter.hash), bitsPerKey: 10)
+        for key in keys { #expect(BloomFilter.mayContain(filter, hash: BloomFilter.hash(key))) }
+        let falsePositives = (0..<10_000).filter { BloomFilter.mayContain(filter, hash: BloomFilter.hash(bytes("other-\($0)"))) }.count
+        #expect(falsePositives < 200, "\(falsePositives) false positives in 10,000 (about 1% expected)")
+    }
+}
+
+@Suite struct MemtableTests {
+    /// Random inserts against a sorted-array model: lookups at every timestamp and the
+    /// cursor's order agree with it.
+    @Test func agreesWithASortedModel() throws {
+        let table = Memtable(arenaChunkBytes: 4096)
+        var model: [(key: [UInt8], timestamp: Timestamp, value: [UInt8]?)] = []
+        var random = TestRandom(seed: 21)
+        for timestamp in 1...3000 {
+            let key = bytes("k\(random.below(400))")
+            let value: [UInt8]? = random.below(6) == 0 ? nil : bytes("v\(timestamp)")
+            table.insert(key: key, timestamp: Timestamp(timestamp), value: value)
+            model.append((key, Timestamp(timestamp), value))
+        }
+        model.sort { VersionedKey(key: $0.key, timestamp: $0.timestamp) < VersionedKey(key: $1.key, timestamp: $1.timestamp) }
+        let cursor = table.makeCursor()
+        try cursor.seekToFirst()
+        for entry in model {
+            #expect(cursor.isValid && cursor.key == entry.key && cursor.timestamp == entry.timestamp && cursor.value == entry.value)
+            try cursor.next()
+        }
+        #expect(!cursor.isValid)
+        for probe in 0..<500 {
+            let key = bytes("k\(probe % 400)")
+            let at = Timestamp(random.below(3100))
+            let expected = model.first { $0.key == key && $0.timestamp <= at }
+            let found = table.get(key, at: at)
+            #expect(found?.timestamp == expected?.timestamp && found?.value == expected?.value)
+        }
+        #expect(table.entryCount == 3000)
+        #expect(table.bytesReserved >= table.payloadBytes)
+    }
+}
