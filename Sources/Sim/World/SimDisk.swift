@@ -80,8 +80,12 @@ final class SimDisk: Disk {
     }
 
     let sectorSize: Int
-    let capacityBytes: Int
+    /// Settable, so a test can fill the disk and then free space.
+    var capacityBytes: Int
     var rates = DiskFaultRates()
+    /// For tests: crash the process at the n-th disk call from now (1: the next one),
+    /// so a test can try every crash point of an operation in turn.
+    var crashAtCallCountdown: Int?
     // The simulation owns every world object and outlives them all.
     unowned(unsafe) let host: SimHost
     private let random: SeededRandom
@@ -251,6 +255,13 @@ final class SimDisk: Disk {
 
     // MARK: crash
 
+    /// For tests driving a disk without a process: applies the crash model and clears
+    /// the host's pending crash, ready for the next "incarnation".
+    func crashForTests() -> String {
+        host.clearCrashRequest()
+        return crash()
+    }
+
     /// Applies the crash model to everything not yet synced and closes every handle.
     /// Returns a one-line summary for the trace.
     func crash() -> String {
@@ -350,7 +361,11 @@ final class SimDisk: Disk {
             ? random.uniform(in: rates.latencyMinNanoseconds...rates.latencyMaxNanoseconds)
             : rates.latencyMinNanoseconds
         host.chargeIO(nanoseconds: latency)
-        let crashHere = random.happens(rates.crashAtDiskCall)
+        var crashHere = random.happens(rates.crashAtDiskCall)
+        if let countdown = crashAtCallCountdown {
+            crashAtCallCountdown = countdown > 1 ? countdown - 1 : nil
+            if countdown <= 1 { crashHere = true }
+        }
         if crashHere {
             host.simulation.coverage.hit(.crashAtDiskCall)
         }

@@ -103,6 +103,12 @@ final class SimHost: Clock, Timers, Network {
         ioNanosecondsThisStep += nanoseconds
     }
 
+    /// For tests that drive a disk directly: forgets a crash the disk requested.
+    func clearCrashRequest() {
+        crashRequested = false
+        crashReason = ""
+    }
+
     func requestCrash(reason: String) {
         if !crashRequested {
             crashRequested = true
