@@ -33,6 +33,14 @@ public enum CoverageProbe: Int, CaseIterable, Sendable {
     case raftLogRepaired
     case powerFailure
     case leaderIsolated
+    case storageFlush
+    case storageCompaction
+    case storageConflict
+    case storageCorruptionDetected
+    case storageTornTailCut
+    case storageCopyRepaired
+    case storageReopened
+    case storageWriteRefused
 
     public var name: String {
         switch self {
@@ -67,6 +75,14 @@ public enum CoverageProbe: Int, CaseIterable, Sendable {
         case .raftLogRepaired: return "raft: a damaged log repaired by the leader"
         case .powerFailure: return "process: power failure (every server at once)"
         case .leaderIsolated: return "network: a leader cut off from the other servers"
+        case .storageFlush: return "storage: memtable flushed to a table"
+        case .storageCompaction: return "storage: tables compacted"
+        case .storageConflict: return "storage: a transaction lost a conflict"
+        case .storageCorruptionDetected: return "storage: damage detected, not returned as data"
+        case .storageTornTailCut: return "storage: torn log tail cut at recovery"
+        case .storageCopyRepaired: return "storage: a log frame or manifest copy repaired from its twin"
+        case .storageReopened: return "storage: store reopened after a failed write or sync"
+        case .storageWriteRefused: return "storage: an oversized write refused"
         }
     }
 }

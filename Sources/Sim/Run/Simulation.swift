@@ -82,6 +82,8 @@ public final class Simulation {
             workload = ProbeWorkload(spec: scenario.workload, mutations: mutations, checks: scenario.checks)
         case .register:
             workload = RegisterWorkload(scenario: scenario, mutations: mutations)
+        case .storage:
+            workload = StorageWorkload(scenario: scenario, seed: seed, mutations: mutations)
         }
         buildCluster()
     }

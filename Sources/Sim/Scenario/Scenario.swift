@@ -43,6 +43,27 @@ public enum WorkloadKind: String, Sendable, CaseIterable {
     case gset
     /// Raft key-value registers: read, write and compare-and-set on a few keys.
     case register
+    /// One storage node (LSM tree and MVCC transactions) under transfers, writes,
+    /// reads and scans, crashed at random and judged after every recovery.
+    case storage
+}
+
+/// The storage engine's settings for the storage workload (`storage:` in a scenario).
+public struct StorageSpec: Equatable, Sendable {
+    /// Bank accounts the transfers move money between.
+    public var accounts = 8
+    /// Block compression, one drawn per seed from this list.
+    public var compression: [BlockCompression] = [.none, .lz4, .zstd(level: 3)]
+    public var memtableBytes = 16 << 10
+    public var tableBytes = 8 << 10
+    public var blockBytes = 512
+    public var cacheBytes = 16 << 10
+    /// How long the server gathers commits before one sync acknowledges them all.
+    public var groupCommitNanoseconds: UInt64 = 2 * Nanoseconds.perMillisecond
+    /// The largest value a write carries (values are drawn up to it).
+    public var valueBytesMax = 200
+    /// The share of writes that carry a value over the engine's limit, to be refused.
+    public var oversizedShare = 0.02
 }
 
 /// The workload's knobs. `ack_quorum` and `gossip_interval` belong to gset; `keys`,
@@ -205,6 +226,7 @@ public struct Scenario: Equatable, Sendable {
     public var voters = 3
     public var workload = WorkloadSpec()
     public var raft = RaftSpec()
+    public var storage = StorageSpec()
     public var membership = MembershipSpec()
     public var durationNanoseconds: UInt64 = 10 * Nanoseconds.perSecond
     public var livenessBoundNanoseconds: UInt64 = 30 * Nanoseconds.perSecond

@@ -147,7 +147,7 @@ private struct FieldReader {
 
     mutating func scenario(_ root: Node) throws(InputError) -> Scenario {
         let pairs = try mapping(root, "", known: [
-            "name", "description", "topology", "workload", "raft", "membership", "duration", "liveness_bound",
+            "name", "description", "topology", "workload", "raft", "membership", "storage", "duration", "liveness_bound",
             "faults", "schedule", "checks", "expect", "mutations",
         ])
         guard let nameNode = pairs.first(where: { $0.0 == "name" })?.1 else {
@@ -164,6 +164,7 @@ private struct FieldReader {
             case "workload": scenario.workload = try workload(value)
             case "raft": scenario.raft = try raft(value)
             case "membership": scenario.membership = try membership(value)
+            case "storage": scenario.storage = try storage(value)
             case "duration": scenario.durationNanoseconds = UInt64(try duration(value, key))
             case "liveness_bound": scenario.livenessBoundNanoseconds = UInt64(try duration(value, key))
             case "faults": scenario.faults = try faults(value)
@@ -191,7 +192,7 @@ private struct FieldReader {
         guard scenario.livenessBoundNanoseconds > 0 else {
             throw fail(root, "liveness_bound", "must be longer than zero; it is the time the cluster gets to finish after faults heal")
         }
-        guard scenario.workload.ackQuorum <= scenario.servers else {
+        guard scenario.workload.kind != .gset || scenario.workload.ackQuorum <= scenario.servers else {
             throw fail(root, "workload.ack_quorum", "must not exceed the number of nodes (\(scenario.servers))")
         }
         guard scenario.voters <= scenario.servers else {
@@ -201,6 +202,9 @@ private struct FieldReader {
         guard scenario.faults.process.permanentFailures.upper <= Double(minority) else {
             throw fail(root, "faults.process.permanent_failures",
                 "must be at most a minority of the voters (\(minority) of \(scenario.voters)), or no cluster could finish")
+        }
+        if scenario.workload.kind == .storage && scenario.servers != 1 {
+            throw fail(root, "topology.nodes", "must be 1 for workload kind storage (one storage node, many clients)")
         }
         if scenario.membership.isActive {
             guard scenario.workload.kind == .register else {
@@ -284,6 +288,44 @@ private struct FieldReader {
             }
         }
         guard spec.votersMin <= spec.votersMax else { throw fail(node, "membership.voters_min", "must not exceed voters_max") }
+        return spec
+    }
+
+    func storage(_ node: Node) throws(InputError) -> StorageSpec {
+        var spec = StorageSpec()
+        let known = ["accounts", "compression", "memtable_bytes", "table_bytes", "block_bytes", "cache_bytes",
+                     "group_commit", "value_bytes_max", "oversized_share"]
+        for (key, value) in try mapping(node, "storage", known: known) {
+            let field = "storage.\(key)"
+            switch key {
+            case "accounts": spec.accounts = try integer(value, field, 2...1000)
+            case "compression":
+                guard let items = value.sequence, !items.isEmpty else {
+                    throw fail(value, field, "must be a non-empty list of none, lz4, zstd or zstd:LEVEL")
+                }
+                spec.compression = []
+                for item in items {
+                    let text = try string(item, field)
+                    guard let compression = BlockCompression(parsing: text) else {
+                        throw fail(item, field, "'\(text)' is not a compression; use none, lz4, zstd or zstd:LEVEL (1-19)")
+                    }
+                    spec.compression.append(compression)
+                }
+            case "memtable_bytes": spec.memtableBytes = try integer(value, field, 1024...(1 << 30))
+            case "table_bytes": spec.tableBytes = try integer(value, field, 1024...(1 << 30))
+            case "block_bytes": spec.blockBytes = try integer(value, field, 128...(1 << 20))
+            case "cache_bytes": spec.cacheBytes = try integer(value, field, 0...(1 << 34))
+            case "group_commit":
+                let window = try duration(value, field)
+                guard window >= 0 else { throw fail(value, field, "must not be negative") }
+                spec.groupCommitNanoseconds = UInt64(window)
+            case "value_bytes_max": spec.valueBytesMax = try integer(value, field, 1...(1 << 20))
+            case "oversized_share":
+                spec.oversizedShare = try number(value, field)
+                guard (0...1).contains(spec.oversizedShare) else { throw fail(value, field, "must be between 0 and 1") }
+            default: break
+            }
+        }
         return spec
     }
 

@@ -86,6 +86,9 @@ final class SimDisk: Disk {
     /// For tests: crash the process at the n-th disk call from now (1: the next one),
     /// so a test can try every crash point of an operation in turn.
     var crashAtCallCountdown: Int?
+    /// While set, no fault fires and no time passes: a checker reading through the
+    /// engine observes the disk without disturbing it.
+    var faultsSuspended = false
     // The simulation owns every world object and outlives them all.
     unowned(unsafe) let host: SimHost
     private let random: SeededRandom
@@ -142,7 +145,7 @@ final class SimDisk: Disk {
         let (inode, name) = try resolve(file)
         try enter("read", name)
         precondition(offset >= 0 && count >= 0, "read needs a non-negative offset and count")
-        if random.happens(rates.readError) {
+        if !faultsSuspended && random.happens(rates.readError) {
             statistics.readErrors += 1
             host.simulation.coverage.hit(.readFailed)
             trace("disk.read", name, digest: 0, detail: "\(name) off=\(offset) len=\(count) error=io")
@@ -170,7 +173,7 @@ final class SimDisk: Disk {
     func sync(_ file: DiskFile) throws(DiskError) {
         let (inode, name) = try resolve(file)
         try enter("sync", name)
-        if random.happens(rates.writeError) {
+        if !faultsSuspended && random.happens(rates.writeError) {
             statistics.writeErrors += 1
             host.simulation.coverage.hit(.writeFailed)
             trace("disk.sync", name, digest: 0, detail: "\(name) error=io")
@@ -357,6 +360,10 @@ final class SimDisk: Disk {
         _ body: () throws(DiskError) -> Void = {}
     ) throws(DiskError) {
         guard !host.crashRequested else { throw .crashed }
+        if faultsSuspended {
+            try body()
+            return
+        }
         let latency = rates.latencyMaxNanoseconds > rates.latencyMinNanoseconds
             ? random.uniform(in: rates.latencyMinNanoseconds...rates.latencyMaxNanoseconds)
             : rates.latencyMinNanoseconds
@@ -383,7 +390,7 @@ final class SimDisk: Disk {
     private func applyWrite(_ inode: Inode, name: String, offset: Int, bytes: [UInt8]) throws(DiskError) {
         precondition(offset >= 0, "write needs a non-negative offset")
         let digest = StableHash64.digest(bytes)
-        if random.happens(rates.writeError) {
+        if !faultsSuspended && random.happens(rates.writeError) {
             statistics.writeErrors += 1
             host.simulation.coverage.hit(.writeFailed)
             trace("disk.write", name, digest: digest, detail: "\(name) off=\(offset) len=\(bytes.count) error=io")
@@ -398,7 +405,7 @@ final class SimDisk: Disk {
         }
         var target = offset
         let sectorsBefore = inode.current.count / sectorSize
-        if sectorsBefore > 0, bytes.count <= inode.current.count, random.happens(rates.misdirect) {
+        if sectorsBefore > 0, bytes.count <= inode.current.count, !faultsSuspended, random.happens(rates.misdirect) {
             let sector = random.uniform(in: 0...(sectorsBefore - 1))
             target = min(sector * sectorSize + offset % sectorSize, inode.current.count - bytes.count)
             statistics.misdirectedWrites += 1
@@ -431,7 +438,7 @@ final class SimDisk: Disk {
     }
 
     private func corruptLatentSectors(_ inode: Inode, name: String, range: Range<Int>) {
-        guard rates.corruption > 0 else { return }
+        guard rates.corruption > 0, !faultsSuspended else { return }
         for sector in (range.lowerBound / sectorSize)...((range.upperBound - 1) / sectorSize) {
             guard !inode.dirtySectors.contains(sector), random.happens(rates.corruption) else { continue }
             let start = sector * sectorSize

@@ -27,6 +27,8 @@ public final class LSMTree {
         public var compactions = 0
         public var versionsDropped = 0
 
+        public init() {}
+
         /// Bytes written to disk per byte committed: log, flushes and compactions.
         public var writeAmplification: Double {
             userBytesWritten == 0 ? 0
@@ -161,8 +163,13 @@ public final class LSMTree {
     // MARK: writing
 
     /// Applies `writes` as one atomic batch at `timestamp`, which must exceed every
-    /// earlier one. Durable at the next `sync()` (or already, with `.onFlush`, against
-    /// a process crash). Later writes to the same key in one batch win.
+    /// earlier one. Durable once a later `sync()` returns. Later writes to the same key
+    /// in one batch win.
+    ///
+    /// If this throws, the batch was not applied. It does no I/O of its own beyond
+    /// buffering, except a flush when the caller let the memtable reach twice its
+    /// bound without a sync (before the batch goes in); flushes otherwise happen in
+    /// `sync()`, after the log is durable.
     public func apply(_ writes: [KeyWrite], at timestamp: Timestamp) throws(StorageError) {
         if let failure { throw .needsRecovery(failure) }
         precondition(timestamp > lastTimestamp, "timestamps must increase: \(timestamp) after \(lastTimestamp)")
@@ -172,9 +179,9 @@ public final class LSMTree {
         guard body.count <= options.limits.batchBytesMax else {
             throw .batchTooLarge(bytes: body.count, limit: options.limits.batchBytesMax)
         }
+        if memtable.bytesReserved >= 2 * options.memtableBytesMax { try flush() }
         do {
             try wal.add(WriteAheadLog.Record(type: LSMTree.commitRecord, body: body))
-            if options.syncMode == .onFlush { try wal.write(sync: false) }
         } catch {
             throw fail(.disk(error), during: "a write-ahead log write")
         }
@@ -183,14 +190,6 @@ public final class LSMTree {
             statistics.userBytesWritten += write.key.count + (write.value?.count ?? 0)
         }
         lastTimestamp = timestamp
-        if memtable.bytesReserved >= options.memtableBytesMax {
-            // The batch is in; a failed flush shows at the next write or sync.
-            do {
-                try flush()
-            } catch {
-                if case .disk(.crashed) = error { throw error }
-            }
-        }
     }
 
     /// Makes every applied batch durable as the sync mode promises — synced to the
@@ -213,6 +212,15 @@ public final class LSMTree {
             throw fail(.disk(error), during: "a write-ahead log sync")
         }
         durableTimestamp = lastTimestamp
+        statistics.walBytesWritten = wal.bytesWritten
+        if memtable.bytesReserved >= options.memtableBytesMax {
+            // What was synced stays synced; a failed flush shows at the next call.
+            do {
+                try flush()
+            } catch {
+                if error.isCrash { throw error }
+            }
+        }
     }
 
     /// Records a failure that leaves durability unknown; returns the error to throw.
@@ -281,8 +289,21 @@ public final class LSMTree {
         }
     }
 
+    /// Best-effort removal while another error is on its way up (a leftover is
+    /// removed at the next open anyway).
     private func removeFile(_ name: String) {
         if disk.exists(name) { try? disk.remove(name) }
+    }
+
+    /// Removal on the normal path: only a crash is passed on; a file that cannot be
+    /// removed now is a stray the next open removes.
+    private func removeObsolete(_ name: String) throws(StorageError) {
+        guard disk.exists(name) else { return }
+        do {
+            try disk.remove(name)
+        } catch {
+            if error == .crashed { throw .disk(.crashed) }
+        }
     }
 
     /// Writes what `cursor` yields into new tables (one, or several split at
@@ -451,7 +472,7 @@ public final class LSMTree {
         for table in inputs {
             readers[table.fileNumber] = nil
             cache.removeAll(file: table.fileNumber)
-            removeFile(table.name)
+            try removeObsolete(table.name)
             statistics.compactionBytesRead += table.fileBytes
         }
         statistics.compactions += 1

@@ -194,8 +194,9 @@ public final class Transaction {
 
     public var writeCount: Int { writes.count }
 
-    /// The buffered writes in key order (deterministic, whatever the hash seed).
-    var sortedWrites: [KeyWrite] {
+    /// The buffered writes in key order (deterministic, whatever the hash seed): what a
+    /// commit applies.
+    public var sortedWrites: [KeyWrite] {
         writes.keys.sorted { compareBytes($0, $1) < 0 }.map { KeyWrite(key: $0, value: writes[$0]!) }
     }
 

@@ -109,7 +109,12 @@ public final class WriteAheadLog {
                 // before the last segment's first: it too must be covered.
                 let covers = later.first.map { $0.sequence <= cutoff + 1 } ?? (frames.lastSequence <= cutoff)
                 guard damaged <= cutoff, contiguous, covers else {
-                    let name = ((try? frames.segmentFiles()) ?? []).first ?? "wal"
+                    let name: String
+                    do {
+                        name = try frames.segmentFiles().first ?? "wal"
+                    } catch {
+                        throw .disk(error)
+                    }
                     throw .corruption(file: name,
                                       detail: "write-ahead log frame \(damaged) was synced but can no longer be read")
                 }
