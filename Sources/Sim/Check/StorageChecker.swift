@@ -13,9 +13,8 @@ import Aegis
 ///   what was ever applied;
 /// - every read and scan the node served must equal the model at its snapshot;
 /// - transfers conserve money: the accounts always sum to what they started with;
-/// - damage may surface only as a `corruption` error, and only when the disk really
-///   damaged something (a bit flip or a misdirected write); a wrong value is never
-///   excused.
+/// - damage may surface only as a `corruption` error naming a file the disk really
+///   damaged (a bit flip or a misdirected write there); a wrong value is never excused.
 final class StorageChecker {
     struct Problem {
         var check: CheckName
@@ -82,14 +81,16 @@ final class StorageChecker {
         return nil
     }
 
-    /// A damage report is fine only if the disk damaged something.
-    private func corruption(_ error: StorageError, _ context: String, injected: Bool) -> Problem? {
+    /// A damage report is fine only if the disk damaged the file it names.
+    private func corruption(_ error: StorageError, _ context: String, damaged: (String) -> Bool) -> Problem? {
         corruptionReported += 1
-        return injected ? nil : Problem(check: .integrity,
-            message: "\(context) reported damage (\(error)) although the disk damaged nothing")
+        guard case let .corruption(file, _) = error, damaged(file) else {
+            return Problem(check: .integrity, message: "\(context) reported damage (\(error)) although the disk damaged nothing there")
+        }
+        return nil
     }
 
-    func read(at timestamp: Timestamp, key: [UInt8], result: Result<[UInt8]?, StorageError>, corruptionInjected: Bool) -> Problem? {
+    func read(at timestamp: Timestamp, key: [UInt8], result: Result<[UInt8]?, StorageError>, damaged: (String) -> Bool) -> Problem? {
         readsChecked += 1
         switch result {
         case let .success(found):
@@ -99,13 +100,13 @@ final class StorageChecker {
             }
             return nil
         case let .failure(error):
-            if case .corruption = error { return corruption(error, "a read of \(StorageChecker.show(key))", injected: corruptionInjected) }
+            if case .corruption = error { return corruption(error, "a read of \(StorageChecker.show(key))", damaged: damaged) }
             return nil
         }
     }
 
     func scanned(at timestamp: Timestamp, start: [UInt8], end: [UInt8]?, limit: Int,
-                 result: Result<[(key: [UInt8], value: [UInt8])], StorageError>, corruptionInjected: Bool) -> Problem? {
+                 result: Result<[(key: [UInt8], value: [UInt8])], StorageError>, damaged: (String) -> Bool) -> Problem? {
         scansChecked += 1
         switch result {
         case let .success(found):
@@ -118,20 +119,20 @@ final class StorageChecker {
             }
             return nil
         case let .failure(error):
-            if case .corruption = error { return corruption(error, "a scan", injected: corruptionInjected) }
+            if case .corruption = error { return corruption(error, "a scan", damaged: damaged) }
             return nil
         }
     }
 
-    func refusedToOpen(_ error: StorageError, corruptionInjected: Bool) -> Problem? {
-        if case .corruption = error { return corruption(error, "opening the store", injected: corruptionInjected) }
+    func refusedToOpen(_ error: StorageError, damaged: (String) -> Bool) -> Problem? {
+        if case .corruption = error { return corruption(error, "opening the store", damaged: damaged) }
         return Problem(check: .integrity, message: "the store refused to open: \(error)")
     }
 
     /// After a recovery to `last`: the prefix must cover every acknowledged commit, and
     /// the store (read through `get` and `scanAll`) must equal the model through `last`.
     func recovered(
-        through last: Timestamp, corruptionInjected: Bool,
+        through last: Timestamp, damaged: (String) -> Bool,
         get: ([UInt8]) -> Result<[UInt8]?, StorageError>,
         scanAll: () -> Result<[(key: [UInt8], value: [UInt8])], StorageError>
     ) -> Problem? {
@@ -147,13 +148,13 @@ final class StorageChecker {
             versions[key]!.removeAll { $0.timestamp > last }
         }
         appliedThrough = last
-        return verify(at: last, corruptionInjected: corruptionInjected, get: get, scanAll: scanAll,
+        return verify(at: last, damaged: damaged, get: get, scanAll: scanAll,
                       context: "after recovery to \(last)")
     }
 
     /// The store read through `get` and `scanAll` must equal the model at `timestamp`.
     func verify(
-        at timestamp: Timestamp, corruptionInjected: Bool,
+        at timestamp: Timestamp, damaged: (String) -> Bool,
         get: ([UInt8]) -> Result<[UInt8]?, StorageError>,
         scanAll: () -> Result<[(key: [UInt8], value: [UInt8])], StorageError>, context: String
     ) -> Problem? {
@@ -168,7 +169,7 @@ final class StorageChecker {
                 }
             case let .failure(error):
                 if case .corruption = error {
-                    if let problem = corruption(error, "\(context), reading \(StorageChecker.show(key))", injected: corruptionInjected) { return problem }
+                    if let problem = corruption(error, "\(context), reading \(StorageChecker.show(key))", damaged: damaged) { return problem }
                 } else {
                     return Problem(check: .integrity, message: "\(context), reading \(StorageChecker.show(key)) failed: \(error)")
                 }
@@ -185,7 +186,7 @@ final class StorageChecker {
             }
         case let .failure(error):
             if case .corruption = error {
-                if let problem = corruption(error, "\(context), a full scan", injected: corruptionInjected) { return problem }
+                if let problem = corruption(error, "\(context), a full scan", damaged: damaged) { return problem }
             } else {
                 return Problem(check: .integrity, message: "\(context), a full scan failed: \(error)")
             }

@@ -65,8 +65,9 @@ final class StorageWorkload: SimWorkload {
 
     // MARK: judging
 
-    private func corruptionInjected(_ disk: SimDisk) -> Bool {
-        disk.statistics.corruptedSectors + disk.statistics.misdirectedWrites > 0
+    /// Whether the disk damaged `file`: only then may the engine report damage in it.
+    private func damaged(_ disk: SimDisk) -> (String) -> Bool {
+        { [unowned disk] file in disk.injectedDamage(in: file) }
     }
 
     private func note(_ found: StorageChecker.Problem?) {
@@ -95,7 +96,7 @@ final class StorageWorkload: SimWorkload {
         let last = tree.lastTimestamp
         note(observing(disk) {
             checker.recovered(
-                through: last, corruptionInjected: corruptionInjected(disk),
+                through: last, damaged: damaged(disk),
                 get: { key in Result { () throws(StorageError) in try tree.get(key, at: last)?.value } },
                 scanAll: { Result { () throws(StorageError) in try tree.scan(from: [], to: nil, at: last) } })
         })
@@ -107,24 +108,24 @@ final class StorageWorkload: SimWorkload {
         let observations = server.observations
         server.observations.removeAll()
         let simulation = disk.host.simulation
-        let injected = corruptionInjected(disk)
+        let injected = damaged(disk)
         for observation in observations {
             switch observation {
             case .opened:
                 break  // handled by `opened`, which has the tree
             case let .openRefused(error):
                 openRefusals += 1
-                note(checker.refusedToOpen(error, corruptionInjected: injected))
+                note(checker.refusedToOpen(error, damaged: injected))
             case let .committed(timestamp, writes):
                 note(checker.committed(at: timestamp, writes: writes))
             case let .acknowledged(through):
                 note(checker.acknowledged(through: through))
             case let .read(at, key, result):
                 if case .failure(.corruption) = result { simulation.coverage.hit(.storageCorruptionDetected) }
-                note(checker.read(at: at, key: key, result: result, corruptionInjected: injected))
+                note(checker.read(at: at, key: key, result: result, damaged: injected))
             case let .scanned(at, start, end, limit, result):
                 if case .failure(.corruption) = result { simulation.coverage.hit(.storageCorruptionDetected) }
-                note(checker.scanned(at: at, start: start, end: end, limit: limit, result: result, corruptionInjected: injected))
+                note(checker.scanned(at: at, start: start, end: end, limit: limit, result: result, damaged: injected))
             case .refused:
                 simulation.coverage.hit(.storageWriteRefused)
             case .conflict:
@@ -180,7 +181,7 @@ final class StorageWorkload: SimWorkload {
                 let visible = store.visibleTimestamp
                 note(observing(disk) {
                     checker.verify(
-                        at: visible, corruptionInjected: corruptionInjected(disk),
+                        at: visible, damaged: damaged(disk),
                         get: { key in Result { () throws(StorageError) in try tree.get(key, at: visible)?.value } },
                         scanAll: { Result { () throws(StorageError) in try tree.scan(from: [], to: nil, at: visible) } },
                         context: "at the end")

@@ -31,6 +31,8 @@ final class SimDisk: Disk {
         var current = PagedBytes()
         var dirtySectors = SectorSet()
         var truncatedSinceSync = false
+        /// A bit flip or a misdirected write hit this file: damage it may report.
+        var damaged = false
     }
 
     /// A set of sector numbers as a bitmap: ordered iteration, no hashing.
@@ -318,6 +320,16 @@ final class SimDisk: Disk {
 
     // MARK: inspection, for checkers and tests (never for engine code)
 
+    /// Whether the disk damaged `name` (a bit flip or a misdirected write), so that a
+    /// report of damage in it is true. A log name stands for every `wal-` segment.
+    func injectedDamage(in name: String) -> Bool {
+        if name.hasPrefix("wal") {
+            return directory.keys.sorted().contains { $0.hasPrefix("wal-") && inodes[directory[$0]!]?.damaged == true }
+        }
+        guard let number = directory[name] else { return false }
+        return inodes[number]?.damaged ?? false
+    }
+
     /// The bytes of a file as the device holds them (what survives a crash with no loss).
     func durableContents(of name: String) -> [UInt8]? {
         durableDirectory[name].flatMap { inodes[$0]?.durable.allBytes }
@@ -409,6 +421,7 @@ final class SimDisk: Disk {
             let sector = random.uniform(in: 0...(sectorsBefore - 1))
             target = min(sector * sectorSize + offset % sectorSize, inode.current.count - bytes.count)
             statistics.misdirectedWrites += 1
+            inode.damaged = true
             host.simulation.coverage.hit(.writeMisdirected)
         }
         if end > inode.current.count {
@@ -449,6 +462,7 @@ final class SimDisk: Disk {
             inode.durable[position] ^= mask
             inode.current[position] ^= mask
             statistics.corruptedSectors += 1
+            inode.damaged = true
             host.simulation.coverage.hit(.sectorCorrupted)
             trace("disk.corrupt", name, digest: UInt64(position), detail: "\(name) sector=\(sector) byte=\(position)")
         }

@@ -74,6 +74,8 @@ public final class LSMTree {
     public private(set) var statistics = Statistics()
     public private(set) var recovery = Recovery()
     private var memtableSeed: UInt64 = 0x5EED
+    /// A crash happened inside best-effort cleanup; every later error is that crash.
+    private var crashedDuringCleanup = false
 
     static let commitRecord: UInt8 = 1
 
@@ -269,7 +271,7 @@ public final class LSMTree {
             try StorageError.wrapDisk { () throws(DiskError) in try wal.dropSegments(through: covered) }
         } catch {
             for table in written { removeFile(table.name) }
-            throw fail(error, during: "a flush")
+            throw fail(passUp(error), during: "a flush")
         }
         statistics.flushes += 1
         statistics.walBytesWritten = wal.bytesWritten
@@ -290,9 +292,20 @@ public final class LSMTree {
     }
 
     /// Best-effort removal while another error is on its way up (a leftover is
-    /// removed at the next open anyway).
+    /// removed at the next open anyway). A crash meanwhile is remembered, so that the
+    /// error passed up becomes the crash (`passUp`).
     private func removeFile(_ name: String) {
-        if disk.exists(name) { try? disk.remove(name) }
+        guard disk.exists(name) else { return }
+        do {
+            try disk.remove(name)
+        } catch {
+            if error == .crashed { crashedDuringCleanup = true }
+        }
+    }
+
+    /// The error to pass up after cleaning up: the crash, if one happened meanwhile.
+    private func passUp(_ error: StorageError) -> StorageError {
+        crashedDuringCleanup ? .disk(.crashed) : error
     }
 
     /// Removal on the normal path: only a crash is passed on; a file that cannot be
@@ -353,9 +366,9 @@ public final class LSMTree {
                 writer = nil
             }
         } catch {
-            writer?.abandon()
+            if let writer, !writer.abandon() { crashedDuringCleanup = true }
             for table in outputs { removeFile(table.name) }
-            throw error
+            throw passUp(error)
         }
         return outputs
     }
@@ -467,7 +480,7 @@ public final class LSMTree {
             manifest = next
         } catch {
             for table in outputs { removeFile(table.name) }
-            throw error
+            throw passUp(error)
         }
         for table in inputs {
             readers[table.fileNumber] = nil

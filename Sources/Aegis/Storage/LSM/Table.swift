@@ -171,11 +171,18 @@ final class TableWriter {
         return meta
     }
 
-    /// Gives up on the table: closes and removes the file (best effort).
-    func abandon() {
+    /// Gives up on the table: closes and removes the file (best effort). Returns false
+    /// if the process crashed meanwhile (which the caller must pass on).
+    func abandon() -> Bool {
         if let file { disk.close(file) }
         file = nil
-        if disk.exists(meta.name) { try? disk.remove(meta.name) }
+        guard disk.exists(meta.name) else { return true }
+        do {
+            try disk.remove(meta.name)
+        } catch {
+            return error != .crashed
+        }
+        return true
     }
 
     static func encodeProperties(_ meta: TableMeta) -> [UInt8] {
