@@ -386,3 +386,107 @@ extension String {
         String(repeating: "0", count: max(0, width - count)) + self
     }
 }
+
+/// Bad input and limits: clear errors, a consistent store afterwards, no crash.
+@Suite struct StorageLimitTests {
+    func key(_ number: Int) -> [UInt8] { bytes("key-\(number)") }
+
+    @Test func aFullDiskRefusesWritesClearlyAndLosesNothingSynced() throws {
+        let disk = try storageDisk(capacityBytes: 96 * 1024)
+        var options = StorageOptions.simulation
+        options.compression = .none
+        let tree = try LSMTree(disk: disk, options: options)
+        var synced: Timestamp = 0
+        var refusal: StorageError?
+        for timestamp in Timestamp(1)...5000 {
+            do {
+                try tree.apply([KeyWrite(key: key(Int(timestamp % 300)), value: [UInt8](repeating: 7, count: 100))], at: timestamp)
+                try tree.sync()
+                synced = timestamp
+            } catch {
+                refusal = error
+                break
+            }
+        }
+        let error = try #require(refusal, "a 96 KiB disk must fill up")
+        #expect(error.description.contains("disk is full") || error.description.contains("reopen it to recover"), "\(error)")
+        // Once a write failed, writes are refused until the store is reopened.
+        #expect(throws: StorageError.self) { try tree.apply([KeyWrite(key: key(1), value: [1])], at: synced + 100) }
+        // Reads go on.
+        #expect(try tree.get(key(1), at: synced) != nil)
+        // Given room again, the reopened store holds every synced batch.
+        disk.capacityBytes = 1 << 30
+        let reopened = try LSMTree(disk: disk, options: options)
+        #expect(reopened.lastTimestamp >= synced)
+        for number in 0..<300 where Timestamp(number) <= synced && number > 0 {
+            #expect(try reopened.get(key(number), at: reopened.lastTimestamp)?.value == [UInt8](repeating: 7, count: 100))
+        }
+        try reopened.apply([KeyWrite(key: key(1), value: [2])], at: reopened.lastTimestamp + 1)
+        try reopened.sync()
+    }
+
+    @Test func aFailedSyncStopsWritesAndRecoveryKeepsAPrefix() throws {
+        let disk = try storageDisk()
+        let tree = try LSMTree(disk: disk, options: .simulation)
+        for timestamp in Timestamp(1)...50 {
+            try tree.apply([KeyWrite(key: key(Int(timestamp)), value: bytes("v\(timestamp)"))], at: timestamp)
+            try tree.sync()
+        }
+        try tree.apply([KeyWrite(key: key(51), value: bytes("v51"))], at: 51)
+        disk.rates.writeError = 1
+        do {
+            try tree.sync()
+            Issue.record("the sync should have failed")
+        } catch {
+            guard case let .disk(.ioError(name, _)) = error else { throw error }
+            #expect(name.hasPrefix("wal-"))
+            #expect(error.description.contains("I/O error") && error.description.contains("replace the device"))
+        }
+        disk.rates.writeError = 0
+        do {
+            try tree.apply([KeyWrite(key: key(52), value: bytes("v52"))], at: 52)
+            Issue.record("writes must be refused after a failed sync")
+        } catch {
+            #expect(error.description.contains("reopen it to recover"))
+        }
+        let reopened = try LSMTree(disk: disk, options: .simulation)
+        #expect(reopened.lastTimestamp == 50 || reopened.lastTimestamp == 51)
+        for number in 1...50 { #expect(try reopened.get(key(number), at: 51)?.value == bytes("v\(number)")) }
+    }
+
+    @Test func readErrorsAreReportedAndLeaveTheStoreUsable() throws {
+        let disk = try storageDisk()
+        let tree = try LSMTree(disk: disk, options: .simulation)
+        for timestamp in Timestamp(1)...400 {
+            try tree.apply([KeyWrite(key: key(Int(timestamp)), value: bytes("v\(timestamp)"))], at: timestamp)
+        }
+        try tree.sync()
+        try tree.compactAll()
+        tree.close()
+        let reopened = try LSMTree(disk: disk, options: .simulation)
+        disk.rates.readError = 1
+        #expect(throws: StorageError.self) { _ = try reopened.get(key(10), at: 400) }
+        disk.rates.readError = 0
+        #expect(try reopened.get(key(10), at: 400)?.value == bytes("v10"))
+    }
+
+    /// Bytes from the network or a damaged disk never crash the decoders.
+    @Test func malformedManifestsAndRecordsAreRefused() throws {
+        var random = SeededRandom(seed: 3)
+        var manifest = Manifest(levelCount: 3)
+        manifest.levels[1].append(TableMeta(fileNumber: 1, fileBytes: 100, entryCount: 3, smallestKey: [1], smallestTimestamp: 1,
+                                            largestKey: [9], largestTimestamp: 2, timestampMax: 2, rawDataBytes: 50, storedDataBytes: 40))
+        manifest.nextFileNumber = 2
+        let encoded = manifest.encode()
+        #expect(try Manifest.decode(encoded) == manifest)
+        for _ in 0..<2000 {
+            var damaged = encoded
+            damaged[Int(random.uniform(below: UInt64(damaged.count)))] = UInt8(truncatingIfNeeded: random.nextUInt64())
+            _ = try? Manifest.decode(damaged)
+            var record = LSMTree.encodeCommit(timestamp: 5, writes: [KeyWrite(key: [1, 2], value: [3]), KeyWrite(key: [4], value: nil)])
+            record[Int(random.uniform(below: UInt64(record.count)))] = UInt8(truncatingIfNeeded: random.nextUInt64())
+            _ = LSMTree.decodeCommit(record)
+        }
+        #expect(LSMTree.decodeCommit([1, 2, 3]) == nil)
+    }
+}

@@ -382,7 +382,11 @@ public final class FrameLog {
         var offset = 0
         var expected = firstSequence
         while offset + headerSize <= bytes.count {
-            guard let found = readFrame(bytes, at: offset, sectorSize: sectorSize, expected: expected) else {
+            guard let found = readFrame(bytes, at: offset, sectorSize: sectorSize, expected: expected),
+                  found.end <= bytes.count else {
+                // No readable copy; or the first copy whole and the file ending before
+                // the second could: the frame was never synced (both copies are written
+                // before the sync), so it is torn, not damaged.
                 scan.damageOffset = offset
                 break
             }

@@ -64,6 +64,7 @@ public final class Simulation {
     private let stepLimit: UInt64
 
     static let livenessProbeIntervalNanoseconds = 10 * Nanoseconds.perMillisecond
+    static let livenessRestartDelayNanoseconds = 10 * Nanoseconds.perMillisecond
     static let clientNodeBase: UInt32 = 100
 
     public init(
@@ -319,7 +320,10 @@ public final class Simulation {
     }
 
     private func scheduleRestart(_ host: SimHost) {
-        let delay = inLivenessPhase ? 0 : UInt64(faultRandom.uniform(in: options.restartDelay.lower...options.restartDelay.upper))
+        // In the liveness phase a crashed process comes back at once, but not in the same
+        // instant: a process that fails at every start must not stop the clock.
+        let delay = inLivenessPhase ? Simulation.livenessRestartDelayNanoseconds
+            : UInt64(faultRandom.uniform(in: options.restartDelay.lower...options.restartDelay.upper))
         schedule(at: nowNanoseconds + delay, .boot(host: host.index))
     }
 

@@ -134,7 +134,15 @@ public final class LSMTree {
             try StorageError.wrapDisk { () throws(DiskError) in try wal.startFresh() }
         }
         durableTimestamp = lastTimestamp
-        if memtable.bytesReserved >= options.memtableBytesMax { try flush() }
+        if memtable.bytesReserved >= options.memtableBytesMax {
+            // A flush that fails here (a full disk) leaves the store open for reads
+            // and refusing writes, with the reason.
+            do {
+                try flush()
+            } catch {
+                if error.isCrash { throw error }
+            }
+        }
     }
 
     /// Removes table files the manifest does not name and a leftover `MANIFEST.tmp`.
