@@ -47,9 +47,12 @@ let package = Package(
             pkgConfig: "libzstd",
             providers: [.apt(["libzstd-dev"])]
         ),
+        // CRC-32C with the SSE4.2 instruction (Common/CRC32C.swift falls back to tables).
+        .target(name: "CCRC32C"),
         .target(
             name: "Aegis",
             dependencies: [
+                "CCRC32C",
                 .target(name: "CLZ4", condition: .when(traits: ["Compression"])),
                 .target(name: "CZstd", condition: .when(traits: ["Compression"])),
             ],

@@ -41,8 +41,12 @@ if [ -x .build/release/aegis ]; then
     step "planted bug caught: $mutation in Scenarios/partitions.yaml (seeds 1..200)" \
       caught "$aegis" sim sweep Scenarios/partitions.yaml --seeds 1..200 --mutation "$mutation" --traces-max 0
   done
+  for mutation in storage-skip-wal-sync storage-manifest-rename-before-sync storage-ignore-block-checksum; do
+    step "planted bug caught: $mutation in Scenarios/storage.yaml (seeds 1..200)" \
+      caught "$aegis" sim sweep Scenarios/storage.yaml --seeds 1..200 --mutation "$mutation" --traces-max 0
+  done
   # Release builds of the simulator leave Swift's dynamic exclusivity checks out for
-  # speed (Package.swift); the debug build keeps them, so every Raft scenario runs there too.
+  # speed (Package.swift); the debug build keeps them, so every top-level scenario runs there too.
   debug_seeds="${DEBUG_SWEEP_SEEDS:-100}"
   if swift build > /tmp/aegis-debug-build.$$ 2>&1; then
     for scenario in Scenarios/*.yaml; do

@@ -2,6 +2,25 @@ import Testing
 @testable import Aegis
 
 @Suite struct CRC32CTests {
+    /// The instruction and the tables agree on every length and alignment.
+    @Test func hardwareAndSoftwareAgree() {
+        var state: UInt64 = 12345
+        let data = (0..<4099).map { _ -> UInt8 in
+            state = state &* 6_364_136_223_846_793_005 &+ 1
+            return UInt8(truncatingIfNeeded: state >> 33)
+        }
+        for start in 0..<9 {
+            for length in [0, 1, 7, 8, 9, 63, 64, 65, 1000, 4090] {
+                data[start..<(start + length)].withUnsafeBytes { raw in
+                    #expect(CRC32C.checksum(buffer: raw, continuing: 0x1234) == CRC32C.software(buffer: raw, continuing: 0x1234))
+                }
+            }
+        }
+        #if arch(x86_64)
+        #expect(CRC32C.usesHardware, "x86-64 machines this project runs on have SSE4.2")
+        #endif
+    }
+
     @Test func knownVectors() {
         // The check value of CRC-32C, from RFC 3720 and every CRC catalogue.
         #expect(CRC32C.checksum(Array("123456789".utf8)) == 0xE306_9283)

@@ -255,3 +255,16 @@ final class BlockCursor: VersionCursor {
         return timestamp == targetTimestamp ? 0 : (timestamp > targetTimestamp ? -1 : 1)
     }
 }
+
+extension BlockCompression {
+    /// `block` as a table stores it: compressed with this codec when that helps, then
+    /// the trailer (codec, length, CRC32C). For tools and benchmarks.
+    public func seal(_ block: [UInt8]) -> [UInt8] {
+        BlockBuilder.seal(block, compression: self).stored
+    }
+
+    /// The block inside a sealed one, or nil when it is damaged.
+    public static func unseal(_ stored: [UInt8]) -> [UInt8]? {
+        BlockBuilder.unseal(stored, verifyChecksum: true)
+    }
+}

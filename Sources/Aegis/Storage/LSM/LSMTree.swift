@@ -243,6 +243,8 @@ public final class LSMTree {
     /// Later writes to the same key win; order otherwise kept.
     static func distinct(_ writes: [KeyWrite]) -> [KeyWrite] {
         guard writes.count > 1 else { return writes }
+        // Strictly ascending keys (what transactions hand over) are distinct already.
+        if zip(writes, writes.dropFirst()).allSatisfy({ compareBytes($0.key, $1.key) < 0 }) { return writes }
         var seen = Set<[UInt8]>()
         var result: [KeyWrite] = []
         result.reserveCapacity(writes.count)

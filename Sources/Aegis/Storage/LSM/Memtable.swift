@@ -19,6 +19,9 @@ public final class Memtable {
     let arena: Arena
     private let head: UnsafeMutableRawPointer
     private var height = 1
+    /// The last node on each level (nil: the level is empty), so an insert past the
+    /// end — a sequential load — links in without searching.
+    private var tails = [UnsafeMutableRawPointer?](repeating: nil, count: Memtable.heightMax)
     private var randomState: UInt64
     public private(set) var entryCount = 0
     public private(set) var tombstoneCount = 0
@@ -143,12 +146,18 @@ public final class Memtable {
         }
         withUnsafeTemporaryAllocation(of: UnsafeMutableRawPointer.self, capacity: Memtable.heightMax) { before in
             let pointer = before.baseAddress!
-            for level in 0..<Memtable.heightMax { pointer[level] = head }
-            _ = key.withUnsafeBytes { seekNode($0, timestamp, before: pointer) }
+            let pastTheEnd = tails[0].map { last in key.withUnsafeBytes { Memtable.compare(last, $0, timestamp) < 0 } } ?? true
+            if pastTheEnd {
+                for level in 0..<Memtable.heightMax { pointer[level] = tails[level] ?? head }
+            } else {
+                for level in 0..<Memtable.heightMax { pointer[level] = head }
+                _ = key.withUnsafeBytes { seekNode($0, timestamp, before: pointer) }
+            }
             if nodeHeight > height { height = nodeHeight }
             for level in 0..<nodeHeight {
                 Memtable.setNext(node, level, Memtable.next(pointer[level], level))
                 Memtable.setNext(pointer[level], level, node)
+                if Memtable.next(node, level) == nil { tails[level] = node }
             }
         }
         entryCount += 1
@@ -185,19 +194,25 @@ public final class Memtable {
 public final class MemtableCursor: VersionCursor {
     private let table: Memtable
     private var node: UnsafeMutableRawPointer?
+    /// The current key, copied out once per position.
+    public private(set) var key: [UInt8] = []
 
     init(table: Memtable) {
         self.table = table
     }
 
+    private func moved(to target: UnsafeMutableRawPointer?) {
+        node = target
+        key = target.map(Memtable.key) ?? []
+    }
+
     public var isValid: Bool { node != nil }
-    public func seekToFirst() throws(StorageError) { node = table.first() }
-    public func seek(_ key: [UInt8], timestamp: Timestamp) throws(StorageError) { node = table.seek(key, timestamp) }
-    public func next() throws(StorageError) { node = node.flatMap { Memtable.next($0, 0) } }
-    public var key: [UInt8] { Memtable.key(node!) }
+    public func seekToFirst() throws(StorageError) { moved(to: table.first()) }
+    public func seek(_ key: [UInt8], timestamp: Timestamp) throws(StorageError) { moved(to: table.seek(key, timestamp)) }
+    public func next() throws(StorageError) { moved(to: node.flatMap { Memtable.next($0, 0) }) }
     public var timestamp: Timestamp { Memtable.timestamp(node!) }
     public var value: [UInt8]? { Memtable.value(node!) }
-    public func withKey<R>(_ body: (UnsafeRawBufferPointer) -> R) -> R { body(Memtable.keyPointer(node!)) }
+    public var isTombstone: Bool { Memtable.valueLength(node!) == Memtable.tombstoneLength }
 }
 
 /// Lexicographic comparison of raw byte ranges: negative, zero or positive.

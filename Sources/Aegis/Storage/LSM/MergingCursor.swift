@@ -2,41 +2,61 @@
 /// hold the same (key, timestamp) the newest wins and the others are skipped.
 final class MergingCursor: VersionCursor {
     private let children: [any VersionCursor]
-    /// Each valid child's current key, cached so a step compares without re-reading.
+    /// Each child's current key and timestamp, refreshed only when that child moves.
+    /// A child's entry is emptied before it moves, so the child's own key buffer is
+    /// never shared while it rewrites it (no copy on write per step).
     private var keys: [[UInt8]]
+    private var stamps: [Timestamp]
+    private var valid: [Bool]
     private var current = -1
 
     init(_ children: [any VersionCursor]) {
         self.children = children
         keys = Array(repeating: [], count: children.count)
+        stamps = Array(repeating: 0, count: children.count)
+        valid = Array(repeating: false, count: children.count)
     }
 
     var isValid: Bool { current >= 0 }
     var key: [UInt8] { keys[current] }
-    var timestamp: Timestamp { children[current].timestamp }
+    var timestamp: Timestamp { stamps[current] }
     var value: [UInt8]? { children[current].value }
+    var isTombstone: Bool { children[current].isTombstone }
 
     private func refresh(_ index: Int) {
-        keys[index] = children[index].isValid ? children[index].key : []
+        let child = children[index]
+        valid[index] = child.isValid
+        if valid[index] {
+            keys[index] = child.key
+            stamps[index] = child.timestamp
+        }
+    }
+
+    /// Moves child `index` one step.
+    private func step(_ index: Int) throws(StorageError) {
+        keys[index] = []
+        try children[index].next()
+        refresh(index)
     }
 
     private func order(_ a: Int, _ b: Int) -> Int {
         let byKey = compareBytes(keys[a], keys[b])
         if byKey != 0 { return byKey }
-        let left = children[a].timestamp
-        let right = children[b].timestamp
+        let left = stamps[a]
+        let right = stamps[b]
         return left == right ? 0 : (left > right ? -1 : 1)
     }
 
     private func pick() {
         current = -1
-        for index in children.indices where children[index].isValid {
+        for index in children.indices where valid[index] {
             if current < 0 || order(index, current) < 0 { current = index }
         }
     }
 
     func seekToFirst() throws(StorageError) {
         for index in children.indices {
+            keys[index] = []
             try children[index].seekToFirst()
             refresh(index)
         }
@@ -45,6 +65,7 @@ final class MergingCursor: VersionCursor {
 
     func seek(_ key: [UInt8], timestamp: Timestamp) throws(StorageError) {
         for index in children.indices {
+            keys[index] = []
             try children[index].seek(key, timestamp: timestamp)
             refresh(index)
         }
@@ -55,12 +76,10 @@ final class MergingCursor: VersionCursor {
         guard current >= 0 else { return }
         let winner = current
         // Skip the same version in older sources, then step the winner.
-        for index in children.indices where index != winner && children[index].isValid && order(index, winner) == 0 {
-            try children[index].next()
-            refresh(index)
+        for index in children.indices where index != winner && valid[index] && order(index, winner) == 0 {
+            try step(index)
         }
-        try children[winner].next()
-        refresh(winner)
+        try step(winner)
         pick()
     }
 }
@@ -81,6 +100,7 @@ final class LevelCursor: VersionCursor {
     var key: [UInt8] { cursor!.key }
     var timestamp: Timestamp { cursor!.timestamp }
     var value: [UInt8]? { cursor!.value }
+    var isTombstone: Bool { cursor!.isTombstone }
 
     private func load(_ index: Int) throws(StorageError) {
         position = index
@@ -179,7 +199,7 @@ struct VisibleCursor {
                 }
                 continue
             }
-            if source.value != nil { return }
+            if !source.isTombstone { return }
             // A tombstone hides the key: skip its older versions.
             try skipVersions(of: source.key)
         }

@@ -352,6 +352,7 @@ final class TableCursor: VersionCursor {
     var key: [UInt8] { dataCursor!.key }
     var timestamp: Timestamp { dataCursor!.timestamp }
     var value: [UInt8]? { dataCursor!.value }
+    var isTombstone: Bool { dataCursor!.isTombstone }
 
     private func loadBlock() throws(StorageError) {
         guard indexCursor.isValid else {

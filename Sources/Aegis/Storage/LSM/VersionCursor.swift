@@ -12,6 +12,8 @@ public protocol VersionCursor: AnyObject {
     var key: [UInt8] { get }
     var timestamp: Timestamp { get }
     var value: [UInt8]? { get }
+    /// Whether the current version is a deletion (without copying out a value).
+    var isTombstone: Bool { get }
 }
 
 /// Little-endian base-128 integers, as table blocks store lengths.

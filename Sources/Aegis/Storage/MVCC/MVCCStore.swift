@@ -127,8 +127,13 @@ public final class Transaction {
     public let start: Timestamp
     public internal(set) var commitTimestamp: Timestamp?
     var isRunning = true
-    /// Buffered writes by key (nil value: delete). Looked up, never iterated unsorted.
-    private var writes: [[UInt8]: [UInt8]?] = [:]
+    /// Buffered writes (nil value: delete), in the order their keys were first written.
+    private var entries: [KeyWrite] = []
+    /// While every key so far came in ascending order (a bulk load), `entries` is
+    /// sorted and searched by bisection; the first key out of order builds `index`.
+    private var ascending = true
+    /// Position in `entries` by key, once out of order. Looked up, never iterated.
+    private var index: [[UInt8]: Int] = [:]
     private var readKeys = Set<[UInt8]>()
     private var readRanges: [(start: [UInt8], end: [UInt8]?)] = []
 
@@ -143,9 +148,42 @@ public final class Transaction {
         guard isRunning else { throw .transactionFinished }
     }
 
+    /// Where `key` sits in `entries`, if written.
+    private func position(of key: [UInt8]) -> Int? {
+        guard ascending else { return index[key] }
+        var low = 0
+        var high = entries.count
+        while low < high {
+            let middle = (low + high) / 2
+            if compareBytes(entries[middle].key, key) < 0 { low = middle + 1 } else { high = middle }
+        }
+        return low < entries.count && entries[low].key == key ? low : nil
+    }
+
+    private func buffer(_ key: [UInt8], _ value: [UInt8]?) {
+        if ascending {
+            if entries.isEmpty || compareBytes(entries[entries.count - 1].key, key) < 0 {
+                entries.append(KeyWrite(key: key, value: value))
+                return
+            }
+            if let found = position(of: key) {
+                entries[found].value = value
+                return
+            }
+            ascending = false
+            for (position, entry) in entries.enumerated() { index[entry.key] = position }
+        }
+        if let found = index[key] {
+            entries[found].value = value
+        } else {
+            index[key] = entries.count
+            entries.append(KeyWrite(key: key, value: value))
+        }
+    }
+
     public func get(_ key: [UInt8]) throws(StorageError) -> [UInt8]? {
         try checkRunning()
-        if let buffered = writes[key] { return buffered }
+        if let found = position(of: key) { return entries[found].value }
         if isolation == .serializable { readKeys.insert(key) }
         return try store.backend.get(key, at: start)?.value
     }
@@ -153,13 +191,13 @@ public final class Transaction {
     public func put(_ key: [UInt8], _ value: [UInt8]) throws(StorageError) {
         try checkRunning()
         try store.backend.limits.check(key: key, value: value)
-        writes[key] = .some(value)
+        buffer(key, value)
     }
 
     public func delete(_ key: [UInt8]) throws(StorageError) {
         try checkRunning()
         try store.backend.limits.check(key: key, value: nil)
-        writes[key] = .some(nil)
+        buffer(key, nil)
     }
 
     /// Keys in [start, end) in order with their values, own writes included.
@@ -192,15 +230,15 @@ public final class Transaction {
         return result
     }
 
-    public var writeCount: Int { writes.count }
+    public var writeCount: Int { entries.count }
 
     /// The buffered writes in key order (deterministic, whatever the hash seed): what a
     /// commit applies.
     public var sortedWrites: [KeyWrite] {
-        writes.keys.sorted { compareBytes($0, $1) < 0 }.map { KeyWrite(key: $0, value: writes[$0]!) }
+        ascending ? entries : entries.sorted { compareBytes($0.key, $1.key) < 0 }
     }
 
-    func wrote(_ key: [UInt8]) -> Bool { writes[key] != nil }
+    func wrote(_ key: [UInt8]) -> Bool { position(of: key) != nil }
 
     /// Whether the transaction read `key`, alone or within a scanned range.
     func read(_ key: [UInt8]) -> Bool {
