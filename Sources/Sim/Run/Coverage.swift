@@ -41,6 +41,7 @@ public enum CoverageProbe: Int, CaseIterable, Sendable {
     case storageCopyRepaired
     case storageReopened
     case storageWriteRefused
+    case storageAcknowledgedLostToDamage
 
     public var name: String {
         switch self {
@@ -83,6 +84,7 @@ public enum CoverageProbe: Int, CaseIterable, Sendable {
         case .storageCopyRepaired: return "storage: a log frame or manifest copy repaired from its twin"
         case .storageReopened: return "storage: store reopened after a failed write or sync"
         case .storageWriteRefused: return "storage: an oversized write refused"
+        case .storageAcknowledgedLostToDamage: return "storage: both copies of the newest log frame rotted (commit lost, beyond the fault model)"
         }
     }
 }

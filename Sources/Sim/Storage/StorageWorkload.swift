@@ -94,9 +94,13 @@ final class StorageWorkload: SimWorkload {
         if recovery.copiesRepaired > 0 || recovery.manifestCopyRepaired { simulation.coverage.hit(.storageCopyRepaired) }
         if server.reopenCount > 0 { simulation.coverage.hit(.storageReopened) }
         let last = tree.lastTimestamp
+        let lostBefore = checker.acknowledgedLostToDamage
+        defer {
+            if checker.acknowledgedLostToDamage > lostBefore { simulation.coverage.hit(.storageAcknowledgedLostToDamage) }
+        }
         note(observing(disk) {
             checker.recovered(
-                through: last, damaged: damaged(disk),
+                through: last, cutTail: recovery.tornTailBytes > 0 || recovery.tornFramesDropped > 0, damaged: damaged(disk),
                 get: { key in Result { () throws(StorageError) in try tree.get(key, at: last)?.value } },
                 scanAll: { Result { () throws(StorageError) in try tree.scan(from: [], to: nil, at: last) } })
         })
@@ -212,7 +216,8 @@ final class StorageWorkload: SimWorkload {
             "committed=\(tally.committed) refused=\(tally.refused) failed=\(tally.failed) read=\(tally.values) timed-out=\(tally.timedOut)",
             "applied=\(checker.appliedThrough) acknowledged=\(checker.acknowledgedThrough) recoveries=\(checker.recoveries)",
             "verified-keys=\(checker.keysVerified) reads-checked=\(checker.readsChecked) scans-checked=\(checker.scansChecked)",
-            "corruption-reported=\(checker.corruptionReported) compression=\(options.compression)",
+            "corruption-reported=\(checker.corruptionReported) acknowledged-lost-to-damage=\(checker.acknowledgedLostToDamage)",
+            "compression=\(options.compression)",
         ]
         if let host = simulation.serverHosts.first, let server = host.process as? StorageServer, let tree = server.tree {
             let statistics = tree.statistics
