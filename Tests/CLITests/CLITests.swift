@@ -7,7 +7,7 @@ import Testing
     @Test(arguments: [
         ("probe/smoke", 42), ("probe/crashes", 7), ("probe/disk-faults", 3),
         ("smoke", 42), ("crashes", 7), ("disk-faults", 3), ("partitions", 5), ("clock-faults", 9),
-        ("membership", 4), ("snapshots", 2),
+        ("membership", 4), ("snapshots", 2), ("storage", 11), ("storage-disk-full", 6),
     ])
     func twoProcessesWriteIdenticalTraces(name: String, seed: Int) throws {
         let directory = try AegisProcess.temporaryDirectory()
@@ -113,10 +113,11 @@ import Testing
         let result = try AegisProcess.run(["sim", "mutations"])
         #expect(result.status == 0)
         for name in ["raft-vote-twice", "raft-commit-old-term", "raft-ack-before-sync", "raft-skip-log-matching",
-                     "raft-follower-read", "probe-skip-sync"] {
+                     "raft-follower-read", "probe-skip-sync", "storage-skip-wal-sync",
+                     "storage-manifest-rename-before-sync", "storage-ignore-block-checksum"] {
             #expect(result.standardOutput.contains(name + " "), "\(name) missing")
         }
-        #expect(result.standardOutput.components(separatedBy: "\n").filter { !$0.isEmpty }.count >= 8)
+        #expect(result.standardOutput.components(separatedBy: "\n").filter { !$0.isEmpty }.count >= 11)
     }
 
     /// A history written with --history is one JSON object per line with the fields

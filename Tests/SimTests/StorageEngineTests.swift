@@ -490,3 +490,29 @@ extension String {
         #expect(LSMTree.decodeCommit([1, 2, 3]) == nil)
     }
 }
+
+/// The storage scenario end to end: seeds pass, and each planted storage bug fails a
+/// seed known to catch it, with the check that should catch it.
+@Suite struct StorageScenarioTests {
+    @Test func seedsPass() throws {
+        let scenario = try scenarioFile("storage")
+        for seed in UInt64(1)...12 {
+            let output = run(scenario, seed: seed)
+            #expect(output.result.outcome == .pass, "seed \(seed): \(output.result.violations)")
+            #expect(output.result.coverage[.storageFlush] > 0, "seed \(seed) should flush")
+        }
+    }
+
+    @Test(arguments: [
+        (Mutation.storageSkipWALSync, UInt64(1), CheckName.durability),
+        (.storageManifestRenameBeforeSync, 14, .integrity),
+        (.storageIgnoreBlockChecksum, 5, .integrity),
+    ])
+    func plantedBugIsCaught(_ mutation: Mutation, seed: UInt64, check: CheckName) throws {
+        let scenario = try scenarioFile("storage")
+        #expect(run(scenario, seed: seed).result.outcome == .pass)
+        let planted = run(scenario, seed: seed, mutations: [mutation])
+        #expect(planted.result.outcome == .safetyViolation)
+        #expect(planted.result.violations.first?.check == check, "\(planted.result.violations)")
+    }
+}

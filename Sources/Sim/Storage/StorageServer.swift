@@ -46,6 +46,8 @@ final class StorageServer: NodeProcess {
     private var waiting: [(client: NodeID, reply: StorageReply)] = []
     private var groupTimer: TimerID?
     private(set) var reopenCount = 0
+    /// Stores opened by this process so far (names the current one).
+    private(set) var opens = 0
     /// Called right after a store opens, before it serves anything (the checker's hook).
     var onOpen: ((StorageServer, LSMTree) -> Void)?
 
@@ -77,6 +79,7 @@ final class StorageServer: NodeProcess {
             }
         }
         self.tree = tree
+        opens += 1
         let store = MVCCStore(backend: tree)
         self.store = store
         unavailable = nil

@@ -20,8 +20,10 @@ final class StorageWorkload: SimWorkload {
     private var problem: StorageChecker.Problem?
     private var lastRecovery: LSMTree.Recovery?
     private var openRefusals = 0
-    /// The open tree whose statistics were last counted into coverage, and those counts.
-    private var seenTree: ObjectIdentifier?
+    /// The store (process incarnation, open) whose statistics were last counted into
+    /// coverage, and those counts. (Not the tree's identity: a new tree can reuse a
+    /// freed one's address.)
+    private var seenTree: (incarnation: UInt32, opens: Int) = (.max, 0)
     private var seenStatistics = LSMTree.Statistics()
 
     init(scenario: Scenario, seed: UInt64, mutations: [Mutation]) {
@@ -154,8 +156,9 @@ final class StorageWorkload: SimWorkload {
             drain(server, disk)
             if let tree = server.tree {
                 let statistics = tree.statistics
-                if seenTree != ObjectIdentifier(tree) {
-                    seenTree = ObjectIdentifier(tree)
+                let identity = (host.incarnation, server.opens)
+                if seenTree.incarnation != identity.0 || seenTree.opens != identity.1 {
+                    seenTree = (identity.0, identity.1)
                     seenStatistics = LSMTree.Statistics()
                 }
                 simulation.coverage.hit(.storageFlush, times: statistics.flushes - seenStatistics.flushes)
