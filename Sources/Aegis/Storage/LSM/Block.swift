@@ -73,8 +73,8 @@ struct BlockBuilder {
     static let trailerBytes = 9
 
     /// The block as stored: compressed if that helps, then the trailer.
-    static func seal(_ block: [UInt8], compression: BlockCompression) -> (stored: [UInt8], codec: UInt8) {
-        var (stored, codec) = BlockCodec.compress(block, with: compression)
+    static func seal(_ block: [UInt8], compression: BlockCompression, context: CodecContext? = nil) -> (stored: [UInt8], codec: UInt8) {
+        var (stored, codec) = BlockCodec.compress(block, with: compression, context: context)
         stored.append(codec)
         withUnsafeBytes(of: UInt32(block.count).littleEndian) { stored.append(contentsOf: $0) }
         let checksum = CRC32C.checksum(stored)
@@ -84,14 +84,14 @@ struct BlockBuilder {
 
     /// The block inside a stored one, checking its checksum unless told not to (a
     /// planted bug). Nil when damaged.
-    static func unseal(_ stored: [UInt8], verifyChecksum: Bool) -> [UInt8]? {
+    static func unseal(_ stored: [UInt8], verifyChecksum: Bool, context: CodecContext? = nil) -> [UInt8]? {
         guard stored.count >= trailerBytes else { return nil }
         let body = stored.count - 4
         let checksum = stored.withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: body, as: UInt32.self)) }
         if verifyChecksum && CRC32C.checksum(stored[0..<body]) != checksum { return nil }
         let codec = stored[body - 5]
         let length = stored.withUnsafeBytes { Int(UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: body - 4, as: UInt32.self))) }
-        return BlockCodec.decompress(stored[0..<(body - 5)], codec: codec, uncompressedBytes: length)
+        return BlockCodec.decompress(stored[0..<(body - 5)], codec: codec, uncompressedBytes: length, context: context)
     }
 }
 
@@ -259,12 +259,12 @@ final class BlockCursor: VersionCursor {
 extension BlockCompression {
     /// `block` as a table stores it: compressed with this codec when that helps, then
     /// the trailer (codec, length, CRC32C). For tools and benchmarks.
-    public func seal(_ block: [UInt8]) -> [UInt8] {
-        BlockBuilder.seal(block, compression: self).stored
+    public func seal(_ block: [UInt8], context: CodecContext? = nil) -> [UInt8] {
+        BlockBuilder.seal(block, compression: self, context: context).stored
     }
 
     /// The block inside a sealed one, or nil when it is damaged.
-    public static func unseal(_ stored: [UInt8]) -> [UInt8]? {
-        BlockBuilder.unseal(stored, verifyChecksum: true)
+    public static func unseal(_ stored: [UInt8], context: CodecContext? = nil) -> [UInt8]? {
+        BlockBuilder.unseal(stored, verifyChecksum: true, context: context)
     }
 }

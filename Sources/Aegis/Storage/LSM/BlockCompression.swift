@@ -53,6 +53,25 @@ public enum BlockCompression: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
+/// Reusable compression state (Zstd's contexts), so that small blocks do not pay for
+/// setting a context up and tearing it down each time. One per tree; not shared
+/// between threads.
+public final class CodecContext {
+    #if Compression
+    fileprivate var zstdCompress: OpaquePointer?
+    fileprivate var zstdDecompress: OpaquePointer?
+    #endif
+
+    public init() {}
+
+    deinit {
+        #if Compression
+        if let zstdCompress { ZSTD_freeCCtx(zstdCompress) }
+        if let zstdDecompress { ZSTD_freeDCtx(zstdDecompress) }
+        #endif
+    }
+}
+
 /// Compression and decompression of one block through the system libraries.
 enum BlockCodec {
     /// The largest block a table holds uncompressed; a trailer claiming more is damage.
@@ -60,7 +79,7 @@ enum BlockCodec {
 
     /// `input` compressed with `compression`, with the codec byte actually used: the
     /// input itself (codec 0) when compression would not save anything.
-    static func compress(_ input: [UInt8], with compression: BlockCompression) -> (bytes: [UInt8], codec: UInt8) {
+    static func compress(_ input: [UInt8], with compression: BlockCompression, context: CodecContext? = nil) -> (bytes: [UInt8], codec: UInt8) {
         #if Compression
         switch compression {
         case .none:
@@ -84,9 +103,13 @@ enum BlockCodec {
             guard input.count > 0 else { return (input, 0) }
             let bound = ZSTD_compressBound(input.count)
             var output = [UInt8](repeating: 0, count: bound)
+            if let context, context.zstdCompress == nil { context.zstdCompress = ZSTD_createCCtx() }
             let size = output.withUnsafeMutableBytes { target in
                 input.withUnsafeBytes { source in
-                    ZSTD_compress(target.baseAddress, target.count, source.baseAddress, source.count, Int32(level))
+                    if let cctx = context?.zstdCompress {
+                        return ZSTD_compressCCtx(cctx, target.baseAddress, target.count, source.baseAddress, source.count, Int32(level))
+                    }
+                    return ZSTD_compress(target.baseAddress, target.count, source.baseAddress, source.count, Int32(level))
                 }
             }
             guard ZSTD_isError(size) == 0, size < input.count else { return (input, 0) }
@@ -100,7 +123,7 @@ enum BlockCodec {
 
     /// The block `input` was compressed from, or nil when it does not decompress to
     /// exactly `uncompressedBytes` (damage, or a codec this build lacks).
-    static func decompress(_ input: ArraySlice<UInt8>, codec: UInt8, uncompressedBytes: Int) -> [UInt8]? {
+    static func decompress(_ input: ArraySlice<UInt8>, codec: UInt8, uncompressedBytes: Int, context: CodecContext? = nil) -> [UInt8]? {
         guard uncompressedBytes >= 0, uncompressedBytes <= uncompressedBytesMax else { return nil }
         switch codec {
         case 0:
@@ -121,9 +144,13 @@ enum BlockCodec {
         case 2:
             guard uncompressedBytes > 0, input.count > 0 else { return nil }
             var output = [UInt8](repeating: 0, count: uncompressedBytes)
+            if let context, context.zstdDecompress == nil { context.zstdDecompress = ZSTD_createDCtx() }
             let size = output.withUnsafeMutableBytes { target in
                 input.withUnsafeBytes { source in
-                    ZSTD_decompress(target.baseAddress, target.count, source.baseAddress, source.count)
+                    if let dctx = context?.zstdDecompress {
+                        return ZSTD_decompressDCtx(dctx, target.baseAddress, target.count, source.baseAddress, source.count)
+                    }
+                    return ZSTD_decompress(target.baseAddress, target.count, source.baseAddress, source.count)
                 }
             }
             return ZSTD_isError(size) == 0 && size == uncompressedBytes ? output : nil

@@ -57,6 +57,8 @@ public final class LSMTree {
     public let disk: any Disk
     public let options: StorageOptions
     public let cache: BlockCache
+    /// Compression state reused by every table this tree writes and reads.
+    private let codecContext = CodecContext()
     private let wal: WriteAheadLog
     private var memtable: Memtable
     private var manifest: Manifest
@@ -362,7 +364,7 @@ public final class LSMTree {
                 }
                 if keep {
                     if writer == nil {
-                        writer = TableWriter(disk: disk, fileNumber: nextFileNumber, options: options)
+                        writer = TableWriter(disk: disk, fileNumber: nextFileNumber, options: options, context: codecContext)
                         nextFileNumber += 1
                     }
                     try StorageError.wrapDisk { () throws(DiskError) in try writer!.add(key: key, timestamp: timestamp, value: value) }
@@ -508,6 +510,7 @@ public final class LSMTree {
         if let open = readers[table.fileNumber] { return open }
         let opened = try TableReader.open(disk: disk, meta: table, cache: cache,
                                           verifyChecksums: !options.mutations.contains(.storageIgnoreBlockChecksum))
+        opened.context = codecContext
         readers[table.fileNumber] = opened
         return opened
     }

@@ -76,6 +76,7 @@ final class TableWriter {
     let disk: any Disk
     let fileNumber: UInt64
     let options: StorageOptions
+    let context: CodecContext?
     private var file: DiskFile?
     private var offset = 0
     private var output: [UInt8] = []
@@ -86,10 +87,11 @@ final class TableWriter {
     private var meta: TableMeta
     private var started = false
 
-    init(disk: any Disk, fileNumber: UInt64, options: StorageOptions) {
+    init(disk: any Disk, fileNumber: UInt64, options: StorageOptions, context: CodecContext? = nil) {
         self.disk = disk
         self.fileNumber = fileNumber
         self.options = options
+        self.context = context
         block = BlockBuilder(restartInterval: options.blockRestartInterval)
         index = BlockBuilder(restartInterval: 1)
         meta = TableMeta(fileNumber: fileNumber, fileBytes: 0, entryCount: 0, smallestKey: [], smallestTimestamp: 0,
@@ -122,7 +124,7 @@ final class TableWriter {
         let lastKey = block.lastKey
         let lastTimestamp = block.lastTimestamp
         let raw = block.finish()
-        let (stored, _) = BlockBuilder.seal(raw, compression: options.compression)
+        let (stored, _) = BlockBuilder.seal(raw, compression: options.compression, context: context)
         meta.rawDataBytes += raw.count
         meta.storedDataBytes += stored.count
         let handle = BlockHandle(offset: UInt64(offset + output.count), size: UInt32(stored.count))
@@ -209,6 +211,7 @@ final class TableReader {
     let filter: [UInt8]
     let cache: BlockCache
     let verifyChecksums: Bool
+    var context: CodecContext?
     /// Data blocks read from disk (cache misses), for statistics.
     private(set) var blockReads = 0
 
@@ -287,13 +290,13 @@ final class TableReader {
     }
 
     static func readBlock(_ disk: any Disk, _ file: DiskFile, _ name: String, _ handle: BlockHandle, fileBytes: Int,
-                          verify: Bool) throws(StorageError) -> [UInt8] {
+                          verify: Bool, context: CodecContext? = nil) throws(StorageError) -> [UInt8] {
         guard handle.offset <= UInt64(fileBytes), UInt64(handle.size) <= UInt64(fileBytes) - handle.offset,
               handle.size >= UInt32(BlockBuilder.trailerBytes) else {
             throw .corruption(file: name, detail: "a block handle points outside the file")
         }
         let stored = try readRaw(disk, file, name, offset: Int(handle.offset), count: Int(handle.size))
-        guard let block = BlockBuilder.unseal(stored, verifyChecksum: verify) else {
+        guard let block = BlockBuilder.unseal(stored, verifyChecksum: verify, context: context) else {
             throw .corruption(file: name, detail: "the block at offset \(handle.offset) fails its checksum")
         }
         return block
@@ -304,7 +307,8 @@ final class TableReader {
         let key = BlockCache.Key(file: meta.fileNumber, offset: handle.offset)
         if let bytes = cache.get(key), let block = Block(bytes) { return block }
         blockReads += 1
-        let bytes = try TableReader.readBlock(disk, file, name, handle, fileBytes: meta.fileBytes, verify: verifyChecksums)
+        let bytes = try TableReader.readBlock(disk, file, name, handle, fileBytes: meta.fileBytes, verify: verifyChecksums,
+                                              context: context)
         guard let block = Block(bytes) else { throw .corruption(file: name, detail: "a data block is malformed") }
         cache.insert(key, bytes: bytes)
         return block
