@@ -35,6 +35,11 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.81.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.5.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.24.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.3.0"),
     ],
     targets: [
         .systemLibrary(
@@ -67,13 +72,35 @@ let package = Package(
             exclude: ["README.md"],
             swiftSettings: releaseWithoutDynamicExclusivity
         ),
-        .target(name: "Runtime", dependencies: ["Aegis"], exclude: ["README.md"]),
-        .target(name: "AegisClient", exclude: ["README.md"]),
+        .target(
+            name: "Runtime",
+            dependencies: [
+                "Aegis",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            exclude: ["README.md"]
+        ),
+        .target(
+            name: "AegisClient",
+            dependencies: [
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            exclude: ["README.md"]
+        ),
         .executableTarget(
             name: "aegis",
             dependencies: [
-                "Aegis", "Sim", "Runtime",
+                "Aegis", "Sim", "Runtime", "AegisClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             exclude: ["README.md"]
         ),
@@ -83,6 +110,15 @@ let package = Package(
         .testTarget(name: "AegisClientTests", dependencies: ["AegisClient"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CLZ4", "CZstd"]),
         .testTarget(name: "CLITests", dependencies: ["aegis"]),
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: [
+                "aegis", "AegisClient",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+            ]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -30,11 +30,32 @@ public struct RetryPolicy: Equatable, Sendable {
 
 public enum ClientError: Error, Equatable, Sendable, CustomStringConvertible {
     case invalidEndpoint(String, reason: String)
+    /// The server answered with an error: its HTTP status, stable code and sentence.
+    case server(status: Int, code: String, message: String)
+    /// No endpoint could be reached (or none answered in time) within the retries.
+    case unreachable(String)
+    /// The server's answer could not be understood.
+    case invalidResponse(String)
+    case invalidArgument(String)
 
     public var description: String {
         switch self {
         case let .invalidEndpoint(text, reason):
             return "'\(text)' is not a valid endpoint: \(reason); use a form like http://127.0.0.1:9090"
+        case let .server(_, _, message):
+            return message
+        case let .unreachable(detail):
+            return "no Aegis node answered (\(detail)); check that the server runs and that --endpoint points at it"
+        case let .invalidResponse(detail):
+            return "the server's answer could not be understood (\(detail)); check that --endpoint points at an Aegis server"
+        case let .invalidArgument(detail):
+            return detail
         }
+    }
+
+    /// The server's stable error code, when it answered with one.
+    public var code: String? {
+        if case let .server(_, code, _) = self { return code }
+        return nil
     }
 }

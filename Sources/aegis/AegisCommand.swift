@@ -6,7 +6,7 @@ import Glibc
 #endif
 
 @main
-struct AegisCommand: ParsableCommand {
+struct AegisCommand: AsyncParsableCommand {
     static let version = "0.1.0"
 
     static let configuration = CommandConfiguration(
@@ -17,20 +17,27 @@ struct AegisCommand: ParsableCommand {
             seeded simulator can drive whole clusters through partitions, crashes, torn \
             writes, corrupt sectors and clock skew, and replay any run bit for bit.
 
-            Start with:  aegis sim run Scenarios/smoke.yaml --seed 42
-            Exit codes:  0 passed, 1 safety violation, 2 bad input, 3 liveness violation,
-                         4 replay divergence.
+            Start with:  aegis server                  (a single node on 127.0.0.1:9090)
+                         aegis sim run Scenarios/smoke.yaml --seed 42
+            Exit codes:  sim: 0 passed, 1 safety violation, 2 bad input, 3 liveness
+                         violation, 4 replay divergence.
+                         live commands: 0 done, 1 the server refused or failed the
+                         request, 2 bad input, 5 no node could be reached.
             """,
         version: version,
-        subcommands: [SimCommand.self]
+        subcommands: [ServerCommand.self, KVCommand.self, StatusCommand.self, ClusterCommand.self, SimCommand.self]
     )
 
     /// Parses and runs, mapping every failure to one of the documented exit codes:
     /// usage mistakes and unreadable files are bad input (2), never a stack trace.
-    static func main() {
+    static func main() async {
         do {
             var command = try parseAsRoot()
-            try command.run()
+            if var asynchronous = command as? any AsyncParsableCommand {
+                try await asynchronous.run()
+            } else {
+                try command.run()
+            }
         } catch let failure as CLIFailure {
             if !failure.message.isEmpty { printError(failure.message) }
             Glibc.exit(failure.code)

@@ -98,6 +98,10 @@ enum KVCodec {
             writer.write(target.rawValue)
         case .status:
             writer.write(UInt8(7))
+        case let .scan(prefix, limit):
+            writer.write(UInt8(8))
+            writer.write(lengthPrefixed: prefix)
+            writer.write(UInt32(clamping: limit))
         }
     }
 
@@ -122,6 +126,13 @@ enum KVCodec {
             }
         case 6: return .transferLeadership(to: NodeID(try reader.readUInt32()))
         case 7: return .status
+        case 8:
+            let prefix = try readKey(&reader)
+            let limit = Int(try reader.readUInt32())
+            guard (1...KVLimits.scanEntriesMax).contains(limit) else {
+                throw .invalid("scan limit \(limit) outside 1...\(KVLimits.scanEntriesMax)")
+            }
+            return .scan(prefix: prefix, limit: limit)
         case let tag: throw .invalid("unknown operation \(tag)")
         }
     }
@@ -152,6 +163,14 @@ enum KVCodec {
             writer.write(status.term.rawValue)
             writer.write(status.commitIndex.rawValue)
             status.configuration.encode(into: &writer)
+        case let .entries(pairs, matched):
+            writer.write(UInt8(9))
+            writer.write(UInt32(pairs.count))
+            for pair in pairs {
+                writer.write(lengthPrefixed: pair.key)
+                writer.write(lengthPrefixed: pair.value)
+            }
+            writer.write(UInt64(matched))
         }
     }
 
@@ -172,6 +191,18 @@ enum KVCodec {
             let commit = LogIndex(try reader.readUInt64())
             let configuration = try ClusterConfiguration.decode(from: &reader)
             return .status(ClusterStatus(leader: leader, term: term, commitIndex: commit, configuration: configuration))
+        case 9:
+            let count = Int(try reader.readUInt32())
+            guard count <= KVLimits.scanEntriesMax else { throw .invalid("\(count) scan entries, above \(KVLimits.scanEntriesMax)") }
+            var pairs: [KVPair] = []
+            pairs.reserveCapacity(count)
+            for _ in 0..<count {
+                let key = try readKey(&reader)
+                pairs.append(KVPair(key: key, value: try reader.readLengthPrefixed(maximumCount: KVLimits.valueBytesMax)))
+            }
+            let matched = try reader.readUInt64()
+            guard matched >= UInt64(count), matched <= UInt64(Int.max) else { throw .invalid("a scan matched \(matched) keys but returned \(count)") }
+            return .entries(pairs, matched: Int(matched))
         case let tag: throw .invalid("unknown result \(tag)")
         }
     }

@@ -15,10 +15,14 @@ public enum KVOperation: Sendable, Equatable, CustomStringConvertible {
     case transferLeadership(to: NodeID)
     /// The leader's view of the cluster (not linearizable: for operators).
     case status
+    /// Keys starting with `prefix`, in key order, at most `limit` of them (a read).
+    case scan(prefix: [UInt8], limit: Int)
 
     public var isRead: Bool {
-        if case .get = self { return true }
-        return false
+        switch self {
+        case .get, .scan: return true
+        default: return false
+        }
     }
 
     public var description: String {
@@ -31,7 +35,19 @@ public enum KVOperation: Sendable, Equatable, CustomStringConvertible {
         case let .changeMembership(change): return "membership \(change)"
         case let .transferLeadership(target): return "transfer-leadership \(target)"
         case .status: return "status"
+        case let .scan(prefix, limit): return "scan \(KVText.show(prefix))* limit \(limit)"
         }
+    }
+}
+
+/// One key and its value, as a scan returns them.
+public struct KVPair: Sendable, Equatable {
+    public var key: [UInt8]
+    public var value: [UInt8]
+
+    public init(key: [UInt8], value: [UInt8]) {
+        self.key = key
+        self.value = value
     }
 }
 
@@ -47,6 +63,9 @@ public enum KVResult: Sendable, Equatable, CustomStringConvertible {
     /// matched to its first outcome. Nothing was applied.
     case sessionExpired
     case status(ClusterStatus)
+    /// A scan's first entries in key order, and how many keys matched in all. Fewer
+    /// entries than asked for (with more matching) means the reply hit its byte bound.
+    case entries([KVPair], matched: Int)
 
     public var description: String {
         switch self {
@@ -59,6 +78,7 @@ public enum KVResult: Sendable, Equatable, CustomStringConvertible {
         case .transferStarted: return "transfer started"
         case .sessionExpired: return "session expired"
         case let .status(status): return "status \(status)"
+        case let .entries(pairs, matched): return "\(pairs.count) of \(matched) entries"
         }
     }
 }
@@ -122,6 +142,10 @@ public enum KVLimits {
     public static let keyBytesMax = 4096
     public static let valueBytesMax = 256 * 1024
     public static let reasonBytesMax = 512
+    /// A scan returns at most this many entries, and stops early rather than let its
+    /// reply pass `scanReplyBytesMax` (a reply must fit in one network message).
+    public static let scanEntriesMax = 1000
+    public static let scanReplyBytesMax = 512 * 1024
 }
 
 enum KVText {

@@ -196,7 +196,7 @@ public final class KVNode: NodeProcess {
             return
         }
         switch request.operation {
-        case .get:
+        case .get, .scan:
             waitingReads.append(PendingRead(client: client, request: request, index: nil))
             if readRoundInFlight == nil { startReadRound() }
         case .status:
@@ -246,9 +246,14 @@ public final class KVNode: NodeProcess {
     }
 
     private func serveRead(_ read: PendingRead) {
-        guard case let .get(key) = read.request.operation else { return }
+        let result: KVResult
+        switch read.request.operation {
+        case let .get(key): result = .value(stateMachine.read(key))
+        case let .scan(prefix, limit): result = stateMachine.scan(prefix: prefix, limit: limit)
+        default: return
+        }
         observations.readsServed.append((read.request.clientID, read.request.sequence, stateMachine.appliedIndex))
-        respond(to: read.client, read.request, .ok(.value(stateMachine.read(key))))
+        respond(to: read.client, read.request, .ok(result))
     }
 
     // MARK: the Ready loop

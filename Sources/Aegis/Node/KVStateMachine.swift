@@ -26,6 +26,21 @@ public final class KVStateMachine {
         data[key]
     }
 
+    /// The keys starting with `prefix`, in key order: the first `limit` that fit in
+    /// `KVLimits.scanReplyBytesMax`, and how many matched in all.
+    public func scan(prefix: [UInt8], limit: Int) -> KVResult {
+        let matching = data.keys.filter { $0.starts(with: prefix) }.sorted { $0.lexicographicallyPrecedes($1) }
+        var pairs: [KVPair] = []
+        var bytes = 0
+        for key in matching.prefix(limit) {
+            let value = data[key]!
+            bytes += key.count + value.count + 8
+            if bytes > KVLimits.scanReplyBytesMax, !pairs.isEmpty { break }
+            pairs.append(KVPair(key: key, value: value))
+        }
+        return .entries(pairs, matched: matching.count)
+    }
+
     /// A committed command, identified and decoded.
     public struct Applied: Sendable, Equatable {
         public var clientID: UInt64
@@ -90,6 +105,8 @@ public final class KVStateMachine {
             guard current == expected else { return .compareAndSet(succeeded: false, current: current) }
             data[key] = new
             return .compareAndSet(succeeded: true, current: new)
+        case let .scan(prefix, limit):
+            return scan(prefix: prefix, limit: limit)
         case .changeMembership, .transferLeadership, .status:
             return .membershipChanged
         }

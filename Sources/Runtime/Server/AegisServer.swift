@@ -1,0 +1,119 @@
+import Aegis
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import NIOPosix
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One server process: the node's engine on its event loop, the peer transport, and
+/// the REST API. `run` returns after SIGTERM or SIGINT, once the HTTP server has
+/// drained and the node has stopped; what the node acknowledged is on disk already.
+public enum AegisServer {
+    public static let version = "0.2.0"
+
+    public enum StartError: Error, CustomStringConvertible {
+        case failed(String)
+        public var description: String {
+            switch self {
+            case let .failed(message): return message
+            }
+        }
+    }
+
+    public static func run(_ configuration: ServerConfiguration, logger: Logger,
+                           onReady: @escaping @Sendable () -> Void = {}) async throws {
+        try configuration.validate()
+        let lock = try DataDirectoryLock(directory: configuration.dataDirectory)
+        defer { lock.release() }
+        let disk: FileDisk
+        do {
+            disk = try FileDisk(path: configuration.dataDirectory + "/raft")
+        } catch {
+            throw StartError.failed("cannot open the data directory \(configuration.dataDirectory)/raft: \(error); check the path and its permissions")
+        }
+
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: max(2, System.coreCount))
+        let engineLoop = group.next()
+        let hello = PeerHello(cluster: configuration.cluster, node: configuration.nodeID,
+            peerAddress: configuration.raft.description, httpAddress: configuration.http.description)
+        let transport = PeerTransport(engineLoop: engineLoop, group: group, local: hello, listen: configuration.raft,
+            peers: configuration.peers, logger: logger)
+        var nodeConfiguration = KVNode.Configuration(initialVoters: configuration.initialVoters)
+        nodeConfiguration.snapshotEveryEntries = 10_000
+        nodeConfiguration.pendingRequestsMax = 8192
+        let host = EngineHost(loop: engineLoop, nodeID: configuration.nodeID, httpAddress: configuration.http.description,
+            disk: disk, transport: transport, configuration: nodeConfiguration, logger: logger)
+        host.onFatal = { reason in
+            FileHandle.standardError.write(Data("aegis: \(reason)\n".utf8))
+            exit(3)
+        }
+
+        do {
+            try await transport.start()
+        } catch {
+            try? await group.shutdownGracefully()
+            throw StartError.failed("cannot listen for peers on \(configuration.raft): \(error); is another process using that port? choose another with --raft")
+        }
+        do {
+            try await host.start().get()
+        } catch {
+            try? await transport.stop().get()
+            try? await group.shutdownGracefully()
+            throw StartError.failed("node \(configuration.nodeID.rawValue) cannot recover from \(configuration.dataDirectory): \(error); the data directory may be damaged")
+        }
+
+        let router = Router()
+        RESTRoutes(host: host, configuration: configuration, version: version).register(on: router)
+        let app = Application(
+            router: router,
+            server: .http1(configuration: .init(idleTimeout: .seconds(60))),
+            configuration: .init(address: .hostname(configuration.http.host, port: configuration.http.port), serverName: "aegis"),
+            onServerRunning: { _ in
+                logger.info("node \(configuration.nodeID.rawValue) serving HTTP on \(configuration.http), peers on \(configuration.raft), data in \(configuration.dataDirectory)")
+                onReady()
+            },
+            eventLoopGroupProvider: .shared(group),
+            logger: logger
+        )
+        var failure: (any Error)?
+        do {
+            try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
+        } catch {
+            failure = StartError.failed("the HTTP server on \(configuration.http) stopped: \(error); is another process using that port? choose another with --http")
+        }
+        try? await host.stop().get()
+        try? await transport.stop().get()
+        try? await group.shutdownGracefully()
+        logger.info("node \(configuration.nodeID.rawValue) stopped")
+        if let failure { throw failure }
+    }
+}
+
+/// An exclusive lock on a data directory (flock on `LOCK`), so two processes never
+/// run one node's data at once.
+struct DataDirectoryLock {
+    let descriptor: Int32
+
+    init(directory: String) throws {
+        if mkdir(directory, 0o755) != 0 && errno != EEXIST {
+            throw AegisServer.StartError.failed("cannot create the data directory \(directory): \(String(cString: strerror(errno))); choose another with --data-dir")
+        }
+        let path = directory + "/LOCK"
+        descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else {
+            throw AegisServer.StartError.failed("cannot open \(path): \(String(cString: strerror(errno))); check the directory's permissions")
+        }
+        guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
+            close(descriptor)
+            throw AegisServer.StartError.failed("the data directory \(directory) is in use by another aegis process; stop it or choose another with --data-dir")
+        }
+    }
+
+    func release() {
+        flock(descriptor, LOCK_UN)
+        close(descriptor)
+    }
+}

@@ -1,0 +1,219 @@
+import AegisClient
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOFoundationCompat
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Real `aegis server` processes on loopback, each with its own ports, data directory
+/// and log file, for end-to-end tests. Every wait has a deadline; `stopAll` kills what
+/// is left, so a failing test never leaves servers behind.
+final class LiveCluster: @unchecked Sendable {
+    struct Node {
+        var id: Int
+        var httpPort: Int
+        var raftPort: Int
+        var dataDirectory: URL
+        var logFile: URL
+        var process: Process?
+        var endpoint: String { "http://127.0.0.1:\(httpPort)" }
+    }
+
+    static let packageRoot = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    static let executable: URL = {
+        let runner = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        var directory = runner.deletingLastPathComponent()
+        for _ in 0..<4 {
+            let candidate = directory.appendingPathComponent("aegis")
+            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
+            directory = directory.deletingLastPathComponent()
+        }
+        return packageRoot.appendingPathComponent(".build/debug/aegis")
+    }()
+
+    let root: URL
+    private(set) var nodes: [Node] = []
+    let http: HTTPClient
+
+    init(size: Int) throws {
+        root = FileManager.default.temporaryDirectory.appendingPathComponent("aegis-e2e-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+        let ports = try LiveCluster.freePorts(2 * size)
+        for index in 0..<size {
+            nodes.append(Node(id: index + 1, httpPort: ports[2 * index], raftPort: ports[2 * index + 1],
+                dataDirectory: root.appendingPathComponent("node-\(index + 1)"),
+                logFile: root.appendingPathComponent("node-\(index + 1).log")))
+        }
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool.retryConnectionEstablishment = false
+        configuration.timeout.connect = .seconds(1)
+        http = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+    }
+
+    var endpoints: [String] { nodes.map(\.endpoint) }
+
+    func arguments(for node: Node) -> [String] {
+        var arguments = ["server", "--node-id", "\(node.id)", "--http", "127.0.0.1:\(node.httpPort)",
+                         "--raft", "127.0.0.1:\(node.raftPort)", "--data-dir", node.dataDirectory.path, "--log-level", "warning"]
+        let peers = nodes.filter { $0.id != node.id }.map { "\($0.id)=127.0.0.1:\($0.raftPort)" }
+        if !peers.isEmpty { arguments += ["--peers", peers.joined(separator: ",")] }
+        return arguments
+    }
+
+    func start(_ id: Int) throws {
+        let index = id - 1
+        let process = Process()
+        process.executableURL = LiveCluster.executable
+        process.arguments = arguments(for: nodes[index])
+        if !FileManager.default.fileExists(atPath: nodes[index].logFile.path) {
+            FileManager.default.createFile(atPath: nodes[index].logFile.path, contents: nil)
+        }
+        let log = try FileHandle(forWritingTo: nodes[index].logFile)
+        log.seekToEndOfFile()
+        process.standardOutput = log
+        process.standardError = log
+        try process.run()
+        nodes[index].process = process
+    }
+
+    func startAll() throws {
+        for node in nodes { try start(node.id) }
+    }
+
+    /// kill -9: no shutdown, no final sync.
+    func kill9(_ id: Int) {
+        guard let process = nodes[id - 1].process else { return }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        nodes[id - 1].process = nil
+    }
+
+    /// SIGTERM, then wait for a clean exit; returns the exit status.
+    func terminate(_ id: Int) -> Int32 {
+        guard let process = nodes[id - 1].process else { return -1 }
+        process.terminate()
+        process.waitUntilExit()
+        nodes[id - 1].process = nil
+        return process.terminationStatus
+    }
+
+    func isRunning(_ id: Int) -> Bool { nodes[id - 1].process?.isRunning ?? false }
+
+    func stopAll() {
+        for node in nodes where node.process != nil { kill9(node.id) }
+        try? http.syncShutdown()
+    }
+
+    func logs() -> String {
+        nodes.map { node in "--- node \(node.id) ---\n" + ((try? String(contentsOf: node.logFile, encoding: .utf8)) ?? "") }.joined(separator: "\n")
+    }
+
+    // MARK: HTTP
+
+    struct Answer {
+        var status: Int
+        var json: [String: Any]
+        var text: String
+    }
+
+    func request(_ method: String, _ url: String, body: Data? = nil, timeoutSeconds: Int64 = 5) async throws -> Answer {
+        var request = HTTPClientRequest(url: url)
+        request.method = .init(rawValue: method)
+        if let body {
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(data: body))
+        }
+        let response = try await http.execute(request, timeout: .seconds(timeoutSeconds))
+        let buffer = try await response.body.collect(upTo: 16 << 20)
+        let text = String(buffer: buffer)
+        let json = (try? JSONSerialization.jsonObject(with: Data(buffer: buffer))) as? [String: Any] ?? [:]
+        return Answer(status: Int(response.status.code), json: json, text: text)
+    }
+
+    func info(_ id: Int) async -> [String: Any]? {
+        try? await request("GET", nodes[id - 1].endpoint + "/api/v1/cluster/info", timeoutSeconds: 2).json
+    }
+
+    /// Polls until `condition` holds or the deadline passes.
+    static func wait(seconds: Double, _ what: String, _ condition: () async -> Bool) async throws {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if await condition() { return }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw LiveClusterError.timedOut(what)
+    }
+
+    /// The leader every running node agrees on, waiting for one.
+    func agreedLeader(among ids: [Int], seconds: Double = 20) async throws -> Int {
+        var leader = 0
+        try await LiveCluster.wait(seconds: seconds, "a leader that nodes \(ids) agree on") {
+            var seen = Set<Int>()
+            for id in ids {
+                guard let info = await info(id), let value = info["leader_id"] as? Int else { return false }
+                seen.insert(value)
+            }
+            guard seen.count == 1, let only = seen.first, ids.contains(only) else { return false }
+            leader = only
+            return true
+        }
+        return leader
+    }
+
+    static func freePorts(_ count: Int) throws -> [Int] {
+        var sockets: [Int32] = []
+        var ports: [Int] = []
+        defer { for socket in sockets { close(socket) } }
+        for _ in 0..<count {
+            let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            address.sin_port = 0
+            var size = socklen_t(MemoryLayout<sockaddr_in>.size)
+            let bound = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, size) }
+            }
+            guard bound == 0 else { throw LiveClusterError.timedOut("binding a free port") }
+            _ = withUnsafeMutablePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &size) }
+            }
+            sockets.append(descriptor)
+            ports.append(Int(UInt16(bigEndian: address.sin_port)))
+        }
+        return ports
+    }
+
+    /// Writes raw bytes to a TCP port and reports whether the server closed the connection.
+    static func sendGarbage(_ bytes: [UInt8], toPort port: Int) -> Bool {
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(descriptor) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else { return false }
+        _ = bytes.withUnsafeBytes { send(descriptor, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        var timeout = timeval(tv_sec: 5, tv_usec: 0)
+        setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var buffer = [UInt8](repeating: 0, count: 64)
+        let received = recv(descriptor, &buffer, buffer.count, 0)
+        return received == 0 || (received < 0 && errno == ECONNRESET)
+    }
+}
+
+enum LiveClusterError: Error, CustomStringConvertible {
+    case timedOut(String)
+    var description: String {
+        switch self {
+        case let .timedOut(what): return "timed out waiting for \(what)"
+        }
+    }
+}

@@ -1,0 +1,176 @@
+import AegisClient
+import Foundation
+import Testing
+
+/// End-to-end tests on real `aegis server` processes on loopback. Each is bounded in
+/// time; every server is killed when the test ends, pass or fail.
+@Suite(.serialized)
+struct LiveClusterTests {
+    /// Three nodes; the CLI and SDK clients write while the leader is killed with
+    /// SIGKILL. A new leader must be elected, writes must go on, and after the old
+    /// leader restarts (recovering from its disk) every acknowledged write must be
+    /// present on every node.
+    @Test(.timeLimit(.minutes(2)))
+    func killNineTheLeaderWhileClientsWrite() async throws {
+        let cluster = try LiveCluster(size: 3)
+        defer { cluster.stopAll() }
+        try cluster.startAll()
+        let oldLeader = try await cluster.agreedLeader(among: [1, 2, 3])
+
+        let cli = try runCLI(["kv", "set", "cli-key", "from-cli", "--endpoint", cluster.endpoints.joined(separator: ",")])
+        #expect(cli.status == 0, "aegis kv set failed: \(cli.output)")
+
+        let client = try AegisClient(endpoints: cluster.endpoints.map { text throws(ClientError) in try Endpoint(parsing: text) },
+                                     retry: RetryPolicy(attemptsMax: 8, initialDelayMilliseconds: 50, delayMaxMilliseconds: 500),
+                                     requestTimeoutMilliseconds: 3_000)
+        let log = AcknowledgementLog()
+        let writers = 4
+        let keysPerWriterMax = 900
+        let writing = Task {
+            await withTaskGroup(of: Void.self) { group in
+                for writer in 0..<writers {
+                    group.addTask {
+                        for index in 0..<keysPerWriterMax {
+                            if await log.stopped { return }
+                            let key = "w\(writer)-\(String(format: "%04d", index))"
+                            if (try? await client.set(key, valueJSON: "\(index)")) != nil {
+                                await log.acknowledge(writer: writer, key: key)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        try await Task.sleep(for: .milliseconds(1500))
+        let beforeKill = await log.count
+        cluster.kill9(oldLeader)
+        let survivors = [1, 2, 3].filter { $0 != oldLeader }
+        let newLeader = try await cluster.agreedLeader(among: survivors, seconds: 15)
+        #expect(newLeader != oldLeader)
+        try await Task.sleep(for: .milliseconds(2000))
+        await log.stop()
+        await writing.value
+        try await client.shutdown()
+        let total = await log.count
+        #expect(beforeKill > 0, "no write was acknowledged before the kill")
+        #expect(total > beforeKill, "no write was acknowledged after the leader was killed")
+
+        // The old leader comes back and catches up from its disk and the new leader.
+        try cluster.start(oldLeader)
+        try await LiveCluster.wait(seconds: 20, "node \(oldLeader) to catch up") {
+            guard let leaderInfo = await cluster.info(newLeader), let commit = leaderInfo["commit_index"] as? Int,
+                  let info = await cluster.info(oldLeader), let applied = info["applied_index"] as? Int else { return false }
+            return applied >= commit
+        }
+
+        for node in [1, 2, 3] {
+            for writer in 0..<writers {
+                let acknowledged = await log.keys(writer: writer)
+                let url = cluster.nodes[node - 1].endpoint + "/api/v1/kv/keys?prefix=w\(writer)-&limit=1000&consistency=local"
+                let answer = try await cluster.request("GET", url)
+                let present = Set((answer.json["keys"] as? [[String: Any]] ?? []).compactMap { $0["key"] as? String })
+                let missing = acknowledged.subtracting(present)
+                #expect(missing.isEmpty, "node \(node) lacks \(missing.count) acknowledged writes of writer \(writer), e.g. \(missing.sorted().prefix(3))")
+            }
+            let cliKey = try await cluster.request("GET", cluster.nodes[node - 1].endpoint + "/api/v1/kv/keys/cli-key?consistency=local")
+            #expect(cliKey.json["value"] as? String == "from-cli", "node \(node) lacks the CLI's write")
+        }
+    }
+
+    /// Malformed JSON, oversized bodies and values, unknown routes and garbage on the
+    /// peer port each get a clear error, and the node keeps serving; SIGTERM stops it
+    /// cleanly and a restart recovers its data.
+    @Test(.timeLimit(.minutes(1)))
+    func badInputGetsClearErrorsAndTheNodeKeepsServing() async throws {
+        let cluster = try LiveCluster(size: 1)
+        defer { cluster.stopAll() }
+        try cluster.startAll()
+        _ = try await cluster.agreedLeader(among: [1])
+        let base = cluster.nodes[0].endpoint
+
+        let malformed = try await cluster.request("POST", base + "/api/v1/kv/keys", body: Data("{\"key\": \"a\", ".utf8))
+        #expect(malformed.status == 400)
+        #expect(malformed.json["code"] as? String == "invalid_json")
+        #expect(malformed.json["success"] as? Bool == false)
+
+        let notAnObject = try await cluster.request("POST", base + "/api/v1/kv/keys", body: Data("[1,2]".utf8))
+        #expect(notAnObject.status == 400)
+
+        let oversizedBody = Data(repeating: UInt8(ascii: "a"), count: 5 << 20)
+        let tooLarge = try await cluster.request("POST", base + "/api/v1/kv/keys", body: oversizedBody)
+        #expect(tooLarge.status == 413)
+        #expect(tooLarge.json["code"] as? String == "body_too_large")
+
+        let bigValue = try JSONSerialization.data(withJSONObject: ["key": "big", "value": String(repeating: "x", count: 300_000)])
+        let valueTooLarge = try await cluster.request("POST", base + "/api/v1/kv/keys", body: bigValue)
+        #expect(valueTooLarge.status == 413)
+        #expect(valueTooLarge.json["code"] as? String == "value_too_large")
+
+        let bigKey = try JSONSerialization.data(withJSONObject: ["key": String(repeating: "k", count: 5000), "value": 1])
+        let keyTooLarge = try await cluster.request("POST", base + "/api/v1/kv/keys", body: bigKey)
+        #expect(keyTooLarge.status == 400)
+        #expect(keyTooLarge.json["code"] as? String == "key_too_large")
+
+        let unknown = try await cluster.request("GET", base + "/api/v1/nothing/here")
+        #expect(unknown.status == 404)
+        #expect(unknown.json["code"] as? String == "unknown_route")
+
+        let missing = try await cluster.request("GET", base + "/api/v1/kv/keys/absent")
+        #expect(missing.status == 404)
+        #expect(missing.json["code"] as? String == "not_found")
+
+        let peerPort = cluster.nodes[0].raftPort
+        #expect(LiveCluster.sendGarbage(Array("GET / HTTP/1.1\r\nHost: x\r\n\r\n".utf8), toPort: peerPort),
+                "the peer port kept a connection that sent HTTP")
+        #expect(LiveCluster.sendGarbage([0xFF, 0xFF, 0xFF, 0xFF] + [UInt8](repeating: 7, count: 64), toPort: peerPort),
+                "the peer port kept a connection that announced a 4 GiB frame")
+        #expect(LiveCluster.sendGarbage([0, 0, 0, 4, 1, 2, 3, 4, 9, 9, 9, 9], toPort: peerPort),
+                "the peer port kept a connection whose frame failed its checksum")
+
+        // Still serving.
+        let health = try await cluster.request("GET", base + "/health")
+        #expect(health.status == 200)
+        #expect(health.json["status"] as? String == "healthy")
+        let write = try await cluster.request("POST", base + "/api/v1/kv/keys", body: Data("{\"key\":\"after\",\"value\":[1,2,3]}".utf8))
+        #expect(write.status == 200)
+        let metrics = try await cluster.request("GET", base + "/api/v1/metrics")
+        #expect((metrics.json["peer_connections_rejected_total"] as? Double ?? 0) >= 3)
+        #expect(cluster.isRunning(1))
+
+        // SIGTERM: a clean exit; the restart recovers the write from disk.
+        #expect(cluster.terminate(1) == 0, "the server did not exit cleanly on SIGTERM:\n\(cluster.logs())")
+        try cluster.start(1)
+        _ = try await cluster.agreedLeader(among: [1])
+        let recovered = try await cluster.request("GET", base + "/api/v1/kv/keys/after")
+        #expect(recovered.status == 200)
+        #expect(recovered.json["value"] as? [Int] == [1, 2, 3])
+    }
+
+    private func runCLI(_ arguments: [String]) throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = LiveCluster.executable
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+}
+
+/// The writes clients saw acknowledged, per writer.
+actor AcknowledgementLog {
+    private var acknowledged: [Int: Set<String>] = [:]
+    private(set) var stopped = false
+    private(set) var count = 0
+
+    func acknowledge(writer: Int, key: String) {
+        acknowledged[writer, default: []].insert(key)
+        count += 1
+    }
+
+    func keys(writer: Int) -> Set<String> { acknowledged[writer] ?? [] }
+    func stop() { stopped = true }
+}
