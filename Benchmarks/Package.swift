@@ -2,6 +2,7 @@
 // Benchmarks for Aegis, kept in their own package so the library carries no
 // benchmark dependency. Run: swift run -c release --package-path Benchmarks SimSpeed
 //                         swift run -c release --package-path Benchmarks StorageBench
+//                         swift run -c release --package-path Benchmarks ClusterBench
 import PackageDescription
 
 let package = Package(
@@ -9,6 +10,8 @@ let package = Package(
     platforms: [.macOS(.v15)],
     dependencies: [
         .package(name: "Aegis", path: ".."),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.24.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.81.0"),
     ],
     targets: [
         .executableTarget(
@@ -27,6 +30,17 @@ let package = Package(
                 .product(name: "Aegis", package: "Aegis"),
                 .product(name: "Runtime", package: "Aegis"),
                 "CSQLite",
+            ]
+        ),
+        // Writes per second and latency of a 3-node loopback cluster, Aegis against etcd
+        // (Debian's etcd-server, its v3 JSON gateway), same load in the same run.
+        .executableTarget(
+            name: "ClusterBench",
+            dependencies: [
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
     ],

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# The main job, from a fresh machine: install system libraries, build Aegis in
-# release mode, and run a sample simulation (the smoke scenario, seed 42) followed by
-# a short sweep. Later issues turn this into starting the server.
+# The main job, from a fresh machine: install the system libraries, build Aegis in
+# release mode, and start a single-node server on 127.0.0.1:9090 with its data in
+# ./aegis-data (Ctrl-C stops it; run it again and it recovers from that directory).
+# Extra arguments go to `aegis server` (see `aegis server --help`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup-system.sh
 swift build -c release
-.build/release/aegis sim run Scenarios/smoke.yaml --seed 42
-.build/release/aegis sim sweep Scenarios/everything.yaml --seeds 1..100
+exec .build/release/aegis server "$@"

@@ -134,6 +134,25 @@ public final class KVNode: NodeProcess {
         scheduleTick()
     }
 
+    /// Steps several events, then does Raft's bidding once: one persist and one sync for
+    /// every proposal and message among them (group commit). The runtime hands over
+    /// everything that arrived in one turn of its event loop.
+    public func handle(batch events: [NodeEvent]) throws(DiskError) {
+        observations = StepObservations()
+        deliverDueTicks()
+        for event in events {
+            switch event {
+            case let .timer(timer):
+                guard timer == tickTimer else { continue }
+                tickTimer = nil
+            case let .message(sender, bytes):
+                receive(from: sender, bytes)
+            }
+        }
+        try processReady()
+        scheduleTick()
+    }
+
     /// Raft counts ticks of `tickNanoseconds`. Rather than wake every tick, the node
     /// wakes when a tick could make Raft act, and before any event hands Raft the ticks
     /// that passed since the last one — the same ticks, in the same order.

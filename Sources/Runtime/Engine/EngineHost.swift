@@ -133,11 +133,26 @@ public final class EngineHost: @unchecked Sendable {
 
     // MARK: driving the node
 
+    /// Events waiting for the next turn of the loop, handed to the node together.
+    private var inbox: [NodeEvent] = []
+    private var inboxFlushScheduled = false
+
     private func drive(_ event: NodeEvent) {
         guard stoppedReason == nil else { return }
+        inbox.append(event)
+        guard !inboxFlushScheduled else { return }
+        inboxFlushScheduled = true
+        loop.execute { [self] in flushInbox() }
+    }
+
+    private func flushInbox() {
+        inboxFlushScheduled = false
+        guard stoppedReason == nil, !inbox.isEmpty else { return }
+        let events = inbox
+        inbox.removeAll(keepingCapacity: true)
         let wasLeader = node.raft.leader
         do {
-            try node.handle(event)
+            try node.handle(batch: events)
         } catch {
             let reason = "node \(nodeID.rawValue) stopped: its disk failed (\(error)); fix the disk and restart it, it recovers from what was synced"
             logger.critical("\(reason)")
@@ -229,11 +244,8 @@ public final class EngineHost: @unchecked Sendable {
         }
         let bytes = call.request.encoded
         if target == nodeID {
-            // Never re-enter the node from inside its own step.
-            loop.execute { [self] in
-                guard calls[key] != nil else { return }
-                drive(.message(from: nodeID, bytes: bytes))
-            }
+            // Queued, never handed to the node from inside its own step.
+            drive(.message(from: nodeID, bytes: bytes))
         } else {
             counters.forwarded += 1
             transport.send(to: target, bytes)

@@ -35,6 +35,14 @@ struct APIError: Error {
 }
 
 enum JSONResponse {
+    /// JSON text built by hand (the hot paths: an entry).
+    static func text(_ json: String, status: HTTPResponse.Status = .ok) -> Response {
+        var buffer = ByteBuffer()
+        buffer.writeString(json)
+        buffer.writeString("\n")
+        return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: buffer))
+    }
+
     static func make(_ object: Any, status: HTTPResponse.Status = .ok) -> Response {
         let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]))
             ?? Data("{\"success\":false,\"error\":\"the response could not be encoded\",\"code\":\"internal\"}".utf8)

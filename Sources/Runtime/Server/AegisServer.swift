@@ -35,8 +35,11 @@ public enum AegisServer {
             throw StartError.failed("cannot open the data directory \(configuration.dataDirectory)/raft: \(error); check the path and its permissions")
         }
 
+        // The engine gets a thread of its own: its disk syncs never stall HTTP or the
+        // reading of peer connections, which run on the other group.
+        let engineGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let engineLoop = engineGroup.next()
         let group = MultiThreadedEventLoopGroup(numberOfThreads: max(2, System.coreCount))
-        let engineLoop = group.next()
         let hello = PeerHello(cluster: configuration.cluster, node: configuration.nodeID,
             peerAddress: configuration.raft.description, httpAddress: configuration.http.description)
         let transport = PeerTransport(engineLoop: engineLoop, group: group, local: hello, listen: configuration.raft,
@@ -55,6 +58,7 @@ public enum AegisServer {
             try await transport.start()
         } catch {
             try? await group.shutdownGracefully()
+            try? await engineGroup.shutdownGracefully()
             throw StartError.failed("cannot listen for peers on \(configuration.raft): \(error); is another process using that port? choose another with --raft")
         }
         do {
@@ -62,6 +66,7 @@ public enum AegisServer {
         } catch {
             try? await transport.stop().get()
             try? await group.shutdownGracefully()
+            try? await engineGroup.shutdownGracefully()
             throw StartError.failed("node \(configuration.nodeID.rawValue) cannot recover from \(configuration.dataDirectory): \(error); the data directory may be damaged")
         }
 
@@ -87,6 +92,7 @@ public enum AegisServer {
         try? await host.stop().get()
         try? await transport.stop().get()
         try? await group.shutdownGracefully()
+        try? await engineGroup.shutdownGracefully()
         logger.info("node \(configuration.nodeID.rawValue) stopped")
         if let failure { throw failure }
     }

@@ -28,6 +28,7 @@ struct KVEntry: Equatable {
     }
 
     static func decode(key: String, stored bytes: [UInt8]) -> KVEntry? {
+        if let fast = decodeOwnLayout(key: key, stored: bytes) { return fast }
         guard let object = try? JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed]) as? [String: Any],
               let created = (object["c"] as? NSNumber)?.int64Value,
               let updated = (object["u"] as? NSNumber)?.int64Value,
@@ -36,6 +37,44 @@ struct KVEntry: Equatable {
         let ttl = (object["t"] as? NSNumber)?.intValue
         guard let valueJSON = JSONText.encode(value) else { return nil }
         return KVEntry(key: key, valueJSON: valueJSON, ttlSeconds: ttl, createdMilliseconds: created, updatedMilliseconds: updated)
+    }
+
+    /// The layout `stored` writes — `{"c":N,"u":N[,"t":N],"v":VALUE}` — read without a
+    /// JSON parser; nil for anything else (then the general parser decides).
+    private static func decodeOwnLayout(key: String, stored bytes: [UInt8]) -> KVEntry? {
+        var index = 0
+        func expect(_ text: StaticString) -> Bool {
+            let count = text.utf8CodeUnitCount
+            guard index + count <= bytes.count else { return false }
+            for offset in 0..<count where bytes[index + offset] != text.utf8Start[offset] { return false }
+            index += count
+            return true
+        }
+        func number() -> Int64? {
+            var value: Int64 = 0
+            let start = index
+            while index < bytes.count, bytes[index] >= 48, bytes[index] <= 57, index - start < 18 {
+                value = value * 10 + Int64(bytes[index] - 48)
+                index += 1
+            }
+            return index > start ? value : nil
+        }
+        guard expect("{\"c\":"), let created = number(), expect(",\"u\":"), let updated = number() else { return nil }
+        var ttl: Int?
+        if expect(",\"t\":") {
+            guard let value = number() else { return nil }
+            ttl = Int(value)
+        }
+        guard expect(",\"v\":"), bytes.last == UInt8(ascii: "}"), index < bytes.count - 1 else { return nil }
+        let value = String(decoding: bytes[index..<(bytes.count - 1)], as: UTF8.self)
+        return KVEntry(key: key, valueJSON: value, ttlSeconds: ttl, createdMilliseconds: created, updatedMilliseconds: updated)
+    }
+
+    /// The entry as the API returns it, as JSON text (keys sorted, like every answer).
+    var jsonText: String {
+        "{\"created_at\":\"" + Timestamp.iso8601(milliseconds: createdMilliseconds) + "\",\"key\":" + JSONText.quote(key)
+            + ",\"ttl\":" + (ttlSeconds.map(String.init) ?? "null")
+            + ",\"updated_at\":\"" + Timestamp.iso8601(milliseconds: updatedMilliseconds) + "\",\"value\":" + valueJSON + "}"
     }
 
     /// The entry as the API returns it.
@@ -59,6 +98,26 @@ enum JSONText {
     static func decode(_ text: String) -> Any? {
         try? JSONSerialization.jsonObject(with: Data(text.utf8), options: [.fragmentsAllowed])
     }
+
+    /// A string as a JSON string literal.
+    static func quote(_ text: String) -> String {
+        var out = "\""
+        out.reserveCapacity(text.utf8.count + 2)
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case _ where scalar.value < 0x20:
+                let hex = String(scalar.value, radix: 16)
+                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
+    }
 }
 
 enum Timestamp {
@@ -66,11 +125,30 @@ enum Timestamp {
         Int64((Date().timeIntervalSince1970 * 1000).rounded(.down))
     }
 
-    /// RFC 3339 in UTC with milliseconds, like `2026-11-25T09:30:00.123Z`.
+    /// RFC 3339 in UTC with milliseconds, like `2026-11-25T09:30:00.123Z` (the civil
+    /// date from the day count by Howard Hinnant's algorithm; no formatter, no locale).
     static func iso8601(milliseconds: Int64) -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        return formatter.string(from: Date(timeIntervalSince1970: Double(milliseconds) / 1000))
+        let millisecondsPerDay: Int64 = 86_400_000
+        var days = milliseconds / millisecondsPerDay
+        var rest = milliseconds % millisecondsPerDay
+        if rest < 0 {
+            rest += millisecondsPerDay
+            days -= 1
+        }
+        let z = days + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let dayOfEra = z - era * 146_097
+        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36524 - dayOfEra / 146_096) / 365
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+        let monthIndex = (5 * dayOfYear + 2) / 153
+        let day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
+        let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
+        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
+        func pad(_ value: Int64, _ width: Int) -> String {
+            let text = String(value)
+            return text.count >= width ? text : String(repeating: "0", count: width - text.count) + text
+        }
+        return pad(year, 4) + "-" + pad(month, 2) + "-" + pad(day, 2) + "T" + pad(rest / 3_600_000, 2) + ":"
+            + pad(rest / 60_000 % 60, 2) + ":" + pad(rest / 1000 % 60, 2) + "." + pad(rest % 1000, 3) + "Z"
     }
 }

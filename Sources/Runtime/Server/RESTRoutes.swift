@@ -65,14 +65,14 @@ struct RESTRoutes: Sendable {
     private func set(_ request: Request) async throws -> Response {
         let body = try await JSONBody.object(request, limit: configuration.bodyBytesMax)
         let entry = try await store(try EntryInput(body, what: "the request"), identity: try identity(request))
-        return JSONResponse.make(entry.json)
+        return JSONResponse.text(entry.jsonText)
     }
 
     private func get(_ key: String, local: Bool) async throws -> Response {
         guard let entry = try await read(key, local: local) else {
             throw APIError(status: .notFound, code: "not_found", message: "key '\(key)' does not exist (or its ttl expired)")
         }
-        return JSONResponse.make(entry.json)
+        return JSONResponse.text(entry.jsonText)
     }
 
     private func delete(_ key: String, request: Request) async throws -> Response {

@@ -43,6 +43,10 @@ final class PeerTransport: @unchecked Sendable {
     private var links: [NodeID: OutboundLink] = [:]
     private var serverChannel: (any Channel)?
     private var stopped = false
+    /// Links written to since the last flush: flushed once per turn of the loop, so a
+    /// burst of messages costs one system call per connection, not one per message.
+    private var unflushed: [OutboundLink] = []
+    private var flushScheduled = false
     private(set) var droppedMessages = 0
     private(set) var rejectedConnections = 0
 
@@ -114,6 +118,18 @@ final class PeerTransport: @unchecked Sendable {
 
     fileprivate func noteDropped() { droppedMessages += 1 }
 
+    fileprivate func needsFlush(_ link: OutboundLink) {
+        unflushed.append(link)
+        guard !flushScheduled else { return }
+        flushScheduled = true
+        engineLoop.execute { [self] in
+            flushScheduled = false
+            let links = unflushed
+            unflushed.removeAll(keepingCapacity: true)
+            for link in links { link.flush() }
+        }
+    }
+
     fileprivate func replaceAddress(of node: NodeID, with address: HostPort) {
         addresses[node] = address
         if let link = links.removeValue(forKey: node) { link.close() }
@@ -160,6 +176,7 @@ private final class OutboundLink: @unchecked Sendable {
     private var unflushedBytes = 0
     private var reconnectDelay: TimeAmount
     private var reconnectTask: Scheduled<Void>?
+    private var flushPending = false
 
     init(transport: PeerTransport, node: NodeID, address: HostPort) {
         self.transport = transport
@@ -173,7 +190,10 @@ private final class OutboundLink: @unchecked Sendable {
     func send(_ bytes: [UInt8]) {
         if let channel, channel.isActive {
             write(bytes, to: channel)
-            channel.flush()
+            if !flushPending {
+                flushPending = true
+                transport.needsFlush(self)
+            }
             return
         }
         if queue.count - queueHead >= transport.limits.queuedMessagesMax {
@@ -186,6 +206,11 @@ private final class OutboundLink: @unchecked Sendable {
 
     func connectIfIdle() {
         if channel == nil, !connecting, reconnectTask == nil { connect() }
+    }
+
+    func flush() {
+        flushPending = false
+        channel?.flush()
     }
 
     private func write(_ bytes: [UInt8], to channel: any Channel) {
