@@ -23,9 +23,8 @@ let package = Package(
         .executable(name: "aegis", targets: ["aegis"]),
     ],
     traits: [
-        // The seed's feature flags. They gate nothing yet; later issues hang
-        // TLS (swift-nio-ssl), Prometheus export, replication and block
-        // compression off them.
+        // The seed's feature flags: Compression gates LZ4/Zstd blocks, Monitoring the
+        // Prometheus export (/metrics), TLS the HTTPS and peer TLS of the server.
         .trait(name: "TLS", description: "TLS for clients and between nodes."),
         .trait(name: "Monitoring", description: "Prometheus metrics export."),
         .trait(name: "Replication", description: "Cluster replication."),
@@ -40,6 +39,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.24.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.3.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
     ],
     targets: [
         .systemLibrary(
@@ -81,6 +82,8 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus", condition: .when(traits: ["Monitoring"])),
                 .product(name: "Yams", package: "Yams"),
             ],
             exclude: ["README.md"]
@@ -106,7 +109,14 @@ let package = Package(
         ),
         .testTarget(name: "AegisTests", dependencies: ["Aegis"], exclude: ["Transcripts"]),
         .testTarget(name: "SimTests", dependencies: ["Aegis", "Sim"]),
-        .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "Aegis"]),
+        .testTarget(
+            name: "RuntimeTests",
+            dependencies: [
+                "Runtime", "Aegis",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ]
+        ),
         .testTarget(name: "AegisClientTests", dependencies: ["AegisClient"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CLZ4", "CZstd"]),
         .testTarget(name: "CLITests", dependencies: ["aegis"]),

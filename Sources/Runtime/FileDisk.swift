@@ -1,4 +1,5 @@
 import Aegis
+import Metrics
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -19,9 +20,22 @@ public final class FileDisk: Disk {
     private var open: [UInt32: (descriptor: Int32, name: String, syncedSize: Int)] = [:]
     private var nextHandle: UInt32 = 1
 
-    /// Opens (creating if needed) the directory at `path`.
-    public init(path: String) throws(DiskError) {
+    /// Syncs, their latency and bytes written, through swift-metrics (the server's
+    /// `aegis_disk_*` metrics); nil when not asked for.
+    private let metrics: DiskMetrics?
+
+    struct DiskMetrics {
+        let syncs = Counter(label: "aegis_disk_syncs_total")
+        let syncDuration = Metrics.Timer(label: "aegis_disk_sync_duration_seconds")
+        let bytesWritten = Counter(label: "aegis_disk_bytes_written_total")
+        let errors = Counter(label: "aegis_disk_errors_total")
+    }
+
+    /// Opens (creating if needed) the directory at `path`. `instrumented`: report
+    /// syncs, their latency and bytes written as metrics.
+    public init(path: String, instrumented: Bool = false) throws(DiskError) {
         self.path = path
+        metrics = instrumented ? DiskMetrics() : nil
         if mkdir(path, 0o755) != 0 && errno != EEXIST {
             throw .ioError(name: path, operation: "create directory (\(FileDisk.describe(errno)))")
         }
@@ -124,6 +138,7 @@ public final class FileDisk: Disk {
             }
             done += wrote
         }
+        metrics?.bytesWritten.increment(by: bytes.count)
     }
 
     public func sync(_ file: DiskFile) throws(DiskError) {
@@ -132,7 +147,14 @@ public final class FileDisk: Disk {
         let size = fstat(entry.descriptor, &info) == 0 ? Int(info.st_size) : -1
         // fdatasync carries a size change too, but fsync is the conservative choice
         // when the length moved.
+        let started = metrics == nil ? nil : ContinuousClock.now
         let status = size == entry.syncedSize ? fdatasync(entry.descriptor) : fsync(entry.descriptor)
+        if let metrics, let started {
+            let elapsed = ContinuousClock.now - started
+            metrics.syncs.increment()
+            metrics.syncDuration.recordNanoseconds(elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000)
+            if status != 0 { metrics.errors.increment() }
+        }
         guard status == 0 else { throw failure(entry.name, "sync", errno) }
         open[file.rawValue]?.syncedSize = size
     }

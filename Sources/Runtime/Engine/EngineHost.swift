@@ -25,6 +25,7 @@ public final class EngineHost: @unchecked Sendable {
     private let timers: LoopTimers
     private let disk: FileDisk
     private let configuration: KVNode.Configuration
+    private let metrics: ServerMetrics
     private var node: KVNode!
     private var stoppedReason: String?
     /// Called once, on the loop, when the node stops for good (its disk failed).
@@ -87,7 +88,8 @@ public final class EngineHost: @unchecked Sendable {
     }
 
     init(loop: any EventLoop, nodeID: NodeID, httpAddress: String, disk: FileDisk, transport: PeerTransport,
-         configuration: KVNode.Configuration, logger: Logger) {
+         configuration: KVNode.Configuration, metrics: ServerMetrics, logger: Logger) {
+        self.metrics = metrics
         self.loop = loop
         self.nodeID = nodeID
         self.httpAddress = httpAddress
@@ -151,8 +153,13 @@ public final class EngineHost: @unchecked Sendable {
         let events = inbox
         inbox.removeAll(keepingCapacity: true)
         let wasLeader = node.raft.leader
+        let started = ContinuousClock.now
         do {
             try node.handle(batch: events)
+            if !node.observations.persistedEntries.isEmpty {
+                let elapsed = ContinuousClock.now - started
+                metrics.appendDuration.recordNanoseconds(elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000)
+            }
         } catch {
             let reason = "node \(nodeID.rawValue) stopped: its disk failed (\(error)); fix the disk and restart it, it recovers from what was synced"
             logger.critical("\(reason)")
@@ -160,7 +167,10 @@ public final class EngineHost: @unchecked Sendable {
             onFatal(reason)
             return
         }
-        if node.raft.leader != wasLeader { counters.leaderChanges += 1 }
+        if node.raft.leader != wasLeader {
+            counters.leaderChanges += 1
+            metrics.leaderChanges.increment()
+        }
     }
 
     private func received(_ bytes: [UInt8], from sender: NodeID) {

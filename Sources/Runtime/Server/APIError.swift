@@ -30,7 +30,8 @@ struct APIError: Error {
     }
 
     var response: Response {
-        JSONResponse.make(["success": false, "error": message, "code": code], status: status)
+        ServerMetrics.error(code: code)
+        return JSONResponse.make(["success": false, "error": message, "code": code], status: status)
     }
 }
 
@@ -83,5 +84,20 @@ struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             return APIError(status: .internalServerError, code: "internal",
                 message: "an internal error occurred (\(error)); the node keeps serving — please report it").response
         }
+    }
+}
+
+/// Counts every request and times it, by route (the matched path pattern, so keys do
+/// not become labels) and status.
+struct RequestMetricsMiddleware<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context,
+                next: (Request, Context) async throws -> Response) async throws -> Response {
+        let started = ContinuousClock.now
+        let response = try await next(request, context)
+        let elapsed = ContinuousClock.now - started
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        ServerMetrics.request(method: request.method.rawValue, route: context.endpointPath ?? "unmatched",
+                              status: response.status.code, seconds: seconds)
+        return response
     }
 }

@@ -26,11 +26,12 @@ public enum AegisServer {
     public static func run(_ configuration: ServerConfiguration, logger: Logger,
                            onReady: @escaping @Sendable () -> Void = {}) async throws {
         try configuration.validate()
+        let metrics = ServerMetrics.bootstrap()
         let lock = try DataDirectoryLock(directory: configuration.dataDirectory)
         defer { lock.release() }
         let disk: FileDisk
         do {
-            disk = try FileDisk(path: configuration.dataDirectory + "/raft")
+            disk = try FileDisk(path: configuration.dataDirectory + "/raft", instrumented: true)
         } catch {
             throw StartError.failed("cannot open the data directory \(configuration.dataDirectory)/raft: \(error); check the path and its permissions")
         }
@@ -48,7 +49,7 @@ public enum AegisServer {
         nodeConfiguration.snapshotEveryEntries = 10_000
         nodeConfiguration.pendingRequestsMax = 8192
         let host = EngineHost(loop: engineLoop, nodeID: configuration.nodeID, httpAddress: configuration.http.description,
-            disk: disk, transport: transport, configuration: nodeConfiguration, logger: logger)
+            disk: disk, transport: transport, configuration: nodeConfiguration, metrics: metrics, logger: logger)
         host.onFatal = { reason in
             FileHandle.standardError.write(Data("aegis: \(reason)\n".utf8))
             exit(3)
@@ -71,7 +72,7 @@ public enum AegisServer {
         }
 
         let router = Router()
-        RESTRoutes(host: host, configuration: configuration, version: version).register(on: router)
+        RESTRoutes(host: host, configuration: configuration, version: version, metrics: metrics).register(on: router)
         let app = Application(
             router: router,
             server: .http1(configuration: .init(idleTimeout: .seconds(60))),

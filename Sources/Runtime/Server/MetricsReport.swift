@@ -1,9 +1,10 @@
-/// A node's counters and gauges, as JSON (`/api/v1/metrics`) and in Prometheus's text
-/// format (`/metrics`).
+/// A node's counters and gauges as JSON (`/api/v1/metrics`); `/metrics` exports the
+/// same and more through swift-metrics (`ServerMetrics`).
 struct MetricsReport {
     let status: NodeStatus
 
     private var samples: [(name: String, kind: String, help: String, value: Double)] {
+        // (name, kind and help document each figure here, where the JSON keys come from)
         let counters = status.counters
         return [
             ("aegis_raft_term", "gauge", "The node's current Raft term.", Double(status.term)),
@@ -28,15 +29,5 @@ struct MetricsReport {
         var object: [String: Any] = ["node_id": Int(status.node.rawValue)]
         for sample in samples { object[String(sample.name.dropFirst("aegis_".count))] = sample.value }
         return object
-    }
-
-    var prometheusText: String {
-        var text = ""
-        for sample in samples {
-            text += "# HELP \(sample.name) \(sample.help)\n# TYPE \(sample.name) \(sample.kind)\n"
-            let value = sample.value.rounded() == sample.value ? String(Int64(sample.value)) : String(sample.value)
-            text += "\(sample.name){node=\"\(status.node.rawValue)\"} \(value)\n"
-        }
-        return text
     }
 }

@@ -35,6 +35,7 @@ paths:
       parameters:
         - {name: prefix, in: query, schema: {type: string}}
         - {name: limit, in: query, schema: {type: integer, minimum: 1, maximum: 1000, default: 100}}
+        - $ref: "#/components/parameters/Consistency"
       responses:
         "200": {description: Entries, content: {application/json: {schema: {type: object, properties: {keys: {type: array, items: {$ref: "#/components/schemas/Entry"}}, total: {type: integer}}}}}}
         "400": {$ref: "#/components/responses/Error"}
@@ -55,7 +56,9 @@ paths:
     parameters:
       - {name: key, in: path, required: true, schema: {type: string}, description: "percent-encoded; may contain /"}
     get:
-      summary: Read one entry (linearizable).
+      summary: Read one entry (linearizable unless consistency=local).
+      parameters:
+        - $ref: "#/components/parameters/Consistency"
       responses:
         "200": {description: The entry, content: {application/json: {schema: {$ref: "#/components/schemas/Entry"}}}}
         "404": {$ref: "#/components/responses/Error"}
@@ -126,9 +129,10 @@ paths:
         "200": {description: Metrics, content: {application/json: {schema: {type: object, additionalProperties: {type: number}}}}}
   /metrics:
     get:
-      summary: The same metrics in Prometheus's text format.
+      summary: Request, Raft, disk and error metrics in Prometheus's text format (built with the Monitoring trait).
       responses:
         "200": {description: Metrics, content: {text/plain: {schema: {type: string}}}}
+        "404": {$ref: "#/components/responses/Error"}
   /api/v1/openapi.yaml:
     get:
       summary: This document.
@@ -142,6 +146,12 @@ components:
       required: false
       schema: {type: string, pattern: "^[1-9][0-9]*-[1-9][0-9]*$"}
       description: CLIENT-SEQUENCE; a retry with the same id is applied at most once.
+    Consistency:
+      name: consistency
+      in: query
+      required: false
+      schema: {type: string, enum: [linearizable, local], default: linearizable}
+      description: linearizable confirms with the leader; local answers from this node's applied state (fast, may be stale).
   responses:
     Error:
       description: An error, one sentence with what to do.
@@ -156,7 +166,7 @@ components:
       properties:
         success: {type: boolean}
         error: {type: string}
-        code: {type: string, description: "stable: invalid_json, invalid_key, invalid_ttl, key_too_large, value_too_large, body_too_large, not_found, unknown_route, method_not_allowed, bad_request, contention, not_ready, not_caught_up, timeout, outcome_unknown, busy, node_stopped, internal"}
+        code: {type: string, description: "stable: invalid_json, invalid_key, invalid_ttl, key_too_large, value_too_large, body_too_large, not_found, unknown_route, method_not_allowed, bad_request, contention, not_ready, not_caught_up, monitoring_disabled, timeout, outcome_unknown, busy, node_stopped, internal"}
     EntryInput:
       type: object
       required: [key, value]

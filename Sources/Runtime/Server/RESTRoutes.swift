@@ -10,6 +10,7 @@ struct RESTRoutes: Sendable {
     let host: EngineHost
     let configuration: ServerConfiguration
     let version: String
+    let metrics: ServerMetrics
 
     static let requestIDHeader = HTTPField.Name("x-aegis-request-id")!
     static let batchKeysMax = 1000
@@ -18,6 +19,7 @@ struct RESTRoutes: Sendable {
     var timeout: TimeAmount { .milliseconds(Int64(configuration.requestTimeoutMilliseconds)) }
 
     func register(on router: Router<BasicRequestContext>) {
+        router.add(middleware: RequestMetricsMiddleware())
         router.add(middleware: JSONErrorMiddleware())
         router.get("/health") { _, _ in JSONResponse.make(["status": "healthy", "version": version]) }
         router.get("/health/live") { _, _ in JSONResponse.make(["status": "alive", "version": version]) }
@@ -42,7 +44,7 @@ struct RESTRoutes: Sendable {
         router.get("/metrics") { _, _ in try await metricsText() }
         router.get("/api/v1/openapi.yaml") { _, _ in
             Response(status: .ok, headers: [.contentType: "application/yaml"],
-                body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.yaml)))
+                body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.yaml + "\n")))
         }
     }
 
@@ -317,8 +319,12 @@ struct RESTRoutes: Sendable {
 
     private func metricsText() async throws -> Response {
         let status = try await host.status().get()
-        return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
-            body: .init(byteBuffer: ByteBuffer(string: MetricsReport(status: status).prometheusText)))
+        metrics.update(from: status)
+        guard let text = metrics.prometheusText else {
+            throw APIError(status: .notFound, code: "monitoring_disabled",
+                message: "this server was built without the Monitoring trait; use /api/v1/metrics, or rebuild with the trait on")
+        }
+        return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(string: text)))
     }
 
     // MARK: input
