@@ -17,6 +17,7 @@ final class LiveCluster: @unchecked Sendable {
         var raftPort: Int
         var dataDirectory: URL
         var logFile: URL
+        var joins = false
         var process: Process?
         var endpoint: String { "http://127.0.0.1:\(httpPort)" }
     }
@@ -39,14 +40,16 @@ final class LiveCluster: @unchecked Sendable {
     private(set) var nodes: [Node] = []
     let http: HTTPClient
 
-    init(size: Int) throws {
+    /// `size` founding nodes, then `joiners` more started with --join (outside the
+    /// cluster until added).
+    init(size: Int, joiners: Int = 0) throws {
         root = FileManager.default.temporaryDirectory.appendingPathComponent("aegis-e2e-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
-        let ports = try LiveCluster.freePorts(2 * size)
-        for index in 0..<size {
+        let ports = try LiveCluster.freePorts(2 * (size + joiners))
+        for index in 0..<(size + joiners) {
             nodes.append(Node(id: index + 1, httpPort: ports[2 * index], raftPort: ports[2 * index + 1],
                 dataDirectory: root.appendingPathComponent("node-\(index + 1)"),
-                logFile: root.appendingPathComponent("node-\(index + 1).log")))
+                logFile: root.appendingPathComponent("node-\(index + 1).log"), joins: index >= size))
         }
         var configuration = HTTPClient.Configuration()
         configuration.connectionPool.retryConnectionEstablishment = false
@@ -54,13 +57,17 @@ final class LiveCluster: @unchecked Sendable {
         http = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
     }
 
-    var endpoints: [String] { nodes.map(\.endpoint) }
+    /// The founding nodes' endpoints.
+    var endpoints: [String] { nodes.filter { !$0.joins }.map(\.endpoint) }
 
     func arguments(for node: Node) -> [String] {
         var arguments = ["server", "--node-id", "\(node.id)", "--http", "127.0.0.1:\(node.httpPort)",
                          "--raft", "127.0.0.1:\(node.raftPort)", "--data-dir", node.dataDirectory.path, "--log-level", "warning"]
-        let peers = nodes.filter { $0.id != node.id }.map { "\($0.id)=127.0.0.1:\($0.raftPort)" }
+        // Founding nodes know each other; a joiner knows them all (they learn its address
+        // from its hello).
+        let peers = nodes.filter { $0.id != node.id && (node.joins || !$0.joins) }.map { "\($0.id)=127.0.0.1:\($0.raftPort)" }
         if !peers.isEmpty { arguments += ["--peers", peers.joined(separator: ",")] }
+        if node.joins { arguments.append("--join") }
         return arguments
     }
 
@@ -120,9 +127,11 @@ final class LiveCluster: @unchecked Sendable {
         var text: String
     }
 
-    func request(_ method: String, _ url: String, body: Data? = nil, timeoutSeconds: Int64 = 5) async throws -> Answer {
+    func request(_ method: String, _ url: String, body: Data? = nil, headers: [String: String] = [:],
+                 timeoutSeconds: Int64 = 5) async throws -> Answer {
         var request = HTTPClientRequest(url: url)
         request.method = .init(rawValue: method)
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
         if let body {
             request.headers.add(name: "Content-Type", value: "application/json")
             request.body = .bytes(ByteBuffer(data: body))

@@ -146,6 +146,68 @@ struct LiveClusterTests {
         #expect(recovered.json["value"] as? [Int] == [1, 2, 3])
     }
 
+    /// Membership changes through the CLI, time to live, request ids that make a
+    /// retried write apply once, and `aegis status`.
+    @Test(.timeLimit(.minutes(1)))
+    func membershipTimeToLiveAndRetriesThatApplyOnce() async throws {
+        let cluster = try LiveCluster(size: 3, joiners: 1)
+        defer { cluster.stopAll() }
+        try cluster.startAll()
+        let leader = try await cluster.agreedLeader(among: [1, 2, 3])
+        let endpoints = cluster.endpoints.joined(separator: ",")
+        let base = cluster.nodes[leader - 1].endpoint
+
+        let written = try runCLI(["kv", "set", "before-join", "42", "--endpoint", endpoints])
+        #expect(written.status == 0, "\(written.output)")
+        let joiner = cluster.nodes[3]
+        let added = try runCLI(["cluster", "members", "add", "4", "127.0.0.1:\(joiner.raftPort)", "--endpoint", endpoints])
+        #expect(added.status == 0, "members add failed: \(added.output)\n\(cluster.logs())")
+        try await LiveCluster.wait(seconds: 15, "node 4 to hold the data written before it joined") {
+            let answer = try? await cluster.request("GET", joiner.endpoint + "/api/v1/kv/keys/before-join?consistency=local")
+            return answer?.json["value"] as? Int == 42
+        }
+        let voters = await cluster.info(leader)?["voters"] as? [Int]
+        #expect(voters == [1, 2, 3, 4])
+        let listed = try runCLI(["cluster", "members", "--endpoint", endpoints, "--format", "json"])
+        #expect(listed.status == 0 && listed.output.contains("127.0.0.1:\(joiner.raftPort)"), "\(listed.output)")
+        let removed = try runCLI(["cluster", "members", "remove", "4", "--endpoint", endpoints])
+        #expect(removed.status == 0, "members remove failed: \(removed.output)")
+        let votersAfter = await cluster.info(leader)?["voters"] as? [Int]
+        #expect(votersAfter == [1, 2, 3])
+
+        // A key with a time to live disappears after it.
+        let short = try await cluster.request("POST", base + "/api/v1/kv/keys", body: Data("{\"key\":\"brief\",\"value\":\"x\",\"ttl\":1}".utf8))
+        #expect(short.status == 200)
+        #expect(try await cluster.request("GET", base + "/api/v1/kv/keys/brief").status == 200)
+        try await Task.sleep(for: .milliseconds(1300))
+        let expired = try await cluster.request("GET", base + "/api/v1/kv/keys/brief")
+        #expect(expired.status == 404)
+        let listing = try await cluster.request("GET", base + "/api/v1/kv/keys?prefix=brief")
+        #expect((listing.json["keys"] as? [Any])?.isEmpty == true)
+
+        // The same request id twice: the second send is answered, not applied again,
+        // so it cannot undo the write made in between.
+        let first = try await cluster.request("POST", base + "/api/v1/kv/keys", body: Data("{\"key\":\"once\",\"value\":1}".utf8),
+                                              headers: ["X-Aegis-Request-Id": "4242-1"])
+        #expect(first.status == 200)
+        _ = try await cluster.request("POST", base + "/api/v1/kv/keys", body: Data("{\"key\":\"once\",\"value\":2}".utf8))
+        let retried = try await cluster.request("POST", base + "/api/v1/kv/keys", body: Data("{\"key\":\"once\",\"value\":1}".utf8),
+                                                headers: ["X-Aegis-Request-Id": "4242-1"])
+        #expect(retried.status == 200)
+        let value = try await cluster.request("GET", base + "/api/v1/kv/keys/once")
+        #expect(value.json["value"] as? Int == 2, "the retried request was applied a second time")
+        let badID = try await cluster.request("POST", base + "/api/v1/kv/keys", body: Data("{\"key\":\"x\",\"value\":1}".utf8),
+                                              headers: ["X-Aegis-Request-Id": "nonsense"])
+        #expect(badID.status == 400)
+
+        let status = try runCLI(["status", "--endpoint", cluster.nodes[0].endpoint])
+        #expect(status.status == 0)
+        #expect(status.output.components(separatedBy: "\n").filter { $0.contains("leader") }.count >= 1, "\(status.output)")
+        let unreachable = try runCLI(["kv", "get", "x", "--endpoint", "http://127.0.0.1:1"])
+        #expect(unreachable.status == 5)
+        #expect(unreachable.output.hasPrefix("error: no Aegis node answered"))
+    }
+
     private func runCLI(_ arguments: [String]) throws -> (status: Int32, output: String) {
         let process = Process()
         process.executableURL = LiveCluster.executable
