@@ -3,6 +3,7 @@ import Foundation
 import NIOCore
 import NIOFoundationCompat
 import NIOHTTP1
+import NIOSSL
 
 /// A client of an Aegis cluster over its REST API.
 ///
@@ -21,7 +22,10 @@ public final class AegisClient: @unchecked Sendable {
     private var preferred: Endpoint?
     private var freeLanes: [(clientID: UInt64, nextSequence: UInt64)] = []
 
-    public init(endpoints: [Endpoint], retry: RetryPolicy = RetryPolicy(), requestTimeoutMilliseconds: Int = 10_000) throws(ClientError) {
+    /// `certificateAuthorityFile`: a PEM file of the authority that signed the servers'
+    /// certificates, for https endpoints whose certificates the system does not trust.
+    public init(endpoints: [Endpoint], retry: RetryPolicy = RetryPolicy(), requestTimeoutMilliseconds: Int = 10_000,
+                certificateAuthorityFile: String? = nil) throws(ClientError) {
         guard !endpoints.isEmpty else { throw .invalidArgument("give at least one endpoint, like http://127.0.0.1:9090") }
         self.endpoints = endpoints
         self.retry = retry
@@ -31,6 +35,11 @@ public final class AegisClient: @unchecked Sendable {
         // retry loop move to the next endpoint, rather than redial until the deadline.
         configuration.connectionPool.retryConnectionEstablishment = false
         configuration.timeout.connect = .seconds(2)
+        if let certificateAuthorityFile {
+            var tls = TLSConfiguration.makeClientConfiguration()
+            tls.trustRoots = .file(certificateAuthorityFile)
+            configuration.tlsConfiguration = tls
+        }
         http = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
     }
 

@@ -24,6 +24,8 @@ struct ClientOptions: ParsableArguments {
     var format: OutputFormat = .table
     @Option(name: .customLong("timeout-ms"), help: "How long one request may take, in milliseconds (default 10000).")
     var timeoutMilliseconds: Int = 10_000
+    @Option(name: .customLong("ca-cert"), help: "A PEM file of the authority that signed the servers' certificates (https endpoints).")
+    var certificateAuthority: String?
 
     func parsedEndpoints() throws -> [Endpoint] {
         let texts = endpoints.flatMap { $0.split(separator: ",").map(String.init) }
@@ -39,7 +41,11 @@ struct ClientOptions: ParsableArguments {
         guard (100...600_000).contains(timeoutMilliseconds) else {
             throw CLIFailure.badInput("--timeout-ms must be from 100 to 600000")
         }
-        return try AegisClient(endpoints: try parsedEndpoints(), requestTimeoutMilliseconds: timeoutMilliseconds)
+        if let certificateAuthority, !FileManager.default.isReadableFile(atPath: certificateAuthority) {
+            throw CLIFailure.badInput("cannot read --ca-cert \(certificateAuthority); give the path of a PEM file")
+        }
+        return try AegisClient(endpoints: try parsedEndpoints(), requestTimeoutMilliseconds: timeoutMilliseconds,
+                               certificateAuthorityFile: certificateAuthority)
     }
 
     /// Runs `body` with a client, shutting it down after, and maps client errors to

@@ -40,6 +40,12 @@ struct ServerCommand: AsyncParsableCommand {
     var cluster: String?
     @Flag(help: "Start empty, outside the founding voters, and wait to be added (POST /api/v1/cluster/members).")
     var join = false
+    @Option(name: .customLong("tls-cert"), help: "PEM certificate: serve HTTPS, and TLS between nodes (with --tls-key and --tls-ca).")
+    var tlsCert: String?
+    @Option(name: .customLong("tls-key"), help: "PEM private key of --tls-cert.")
+    var tlsKey: String?
+    @Option(name: .customLong("tls-ca"), help: "PEM certificate authority that signed every node's certificate.")
+    var tlsCA: String?
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical (default info).")
     var logLevel: String = "info"
 
@@ -82,6 +88,14 @@ struct ServerCommand: AsyncParsableCommand {
         if let dataDir { configuration.dataDirectory = dataDir }
         if let cluster { configuration.cluster = cluster }
         if join { configuration.join = true }
+        switch (tlsCert, tlsKey) {
+        case let (cert?, key?):
+            configuration.tls = ServerConfiguration.TLSFiles(certificate: cert, key: key, certificateAuthority: tlsCA)
+        case (nil, nil):
+            if let tlsCA, var tls = configuration.tls { tls.certificateAuthority = tlsCA; configuration.tls = tls }
+        default:
+            throw ConfigurationError.invalid("--tls-cert and --tls-key go together; give both or neither")
+        }
         try configuration.validate()
         return configuration
     }

@@ -3,6 +3,7 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOFoundationCompat
+import NIOSSL
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -19,7 +20,41 @@ final class LiveCluster: @unchecked Sendable {
         var logFile: URL
         var joins = false
         var process: Process?
-        var endpoint: String { "http://127.0.0.1:\(httpPort)" }
+        var scheme = "http"
+        var endpoint: String { "\(scheme)://127.0.0.1:\(httpPort)" }
+    }
+
+    /// A certificate authority and one node certificate it signed (for 127.0.0.1, for
+    /// server and client use), made with openssl.
+    struct Certificates {
+        var authority: String
+        var certificate: String
+        var key: String
+
+        static func make(in directory: URL) throws -> Certificates {
+            let path = directory.path
+            try "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n"
+                .write(toFile: path + "/ext.cnf", atomically: true, encoding: .utf8)
+            let commands = [
+                ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", path + "/ca.key", "-out", path + "/ca.pem",
+                 "-days", "2", "-subj", "/CN=aegis-test-ca"],
+                ["req", "-newkey", "rsa:2048", "-nodes", "-keyout", path + "/node.key", "-out", path + "/node.csr",
+                 "-subj", "/CN=127.0.0.1"],
+                ["x509", "-req", "-in", path + "/node.csr", "-CA", path + "/ca.pem", "-CAkey", path + "/ca.key",
+                 "-CAcreateserial", "-out", path + "/node.pem", "-days", "2", "-extfile", path + "/ext.cnf"],
+            ]
+            for arguments in commands {
+                let process = Process()
+                process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
+                process.arguments = arguments
+                process.standardOutput = FileHandle.nullDevice
+                process.standardError = FileHandle.nullDevice
+                try process.run()
+                process.waitUntilExit()
+                guard process.terminationStatus == 0 else { throw LiveClusterError.timedOut("openssl \(arguments[0]) to succeed") }
+            }
+            return Certificates(authority: path + "/ca.pem", certificate: path + "/node.pem", key: path + "/node.key")
+        }
     }
 
     static let packageRoot = URL(fileURLWithPath: #filePath)
@@ -39,21 +74,28 @@ final class LiveCluster: @unchecked Sendable {
     let root: URL
     private(set) var nodes: [Node] = []
     let http: HTTPClient
+    let certificates: Certificates?
 
     /// `size` founding nodes, then `joiners` more started with --join (outside the
     /// cluster until added).
-    init(size: Int, joiners: Int = 0) throws {
+    init(size: Int, joiners: Int = 0, tls: Bool = false) throws {
         root = FileManager.default.temporaryDirectory.appendingPathComponent("aegis-e2e-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+        certificates = tls ? try Certificates.make(in: root) : nil
         let ports = try LiveCluster.freePorts(2 * (size + joiners))
         for index in 0..<(size + joiners) {
             nodes.append(Node(id: index + 1, httpPort: ports[2 * index], raftPort: ports[2 * index + 1],
                 dataDirectory: root.appendingPathComponent("node-\(index + 1)"),
-                logFile: root.appendingPathComponent("node-\(index + 1).log"), joins: index >= size))
+                logFile: root.appendingPathComponent("node-\(index + 1).log"), joins: index >= size, scheme: tls ? "https" : "http"))
         }
         var configuration = HTTPClient.Configuration()
         configuration.connectionPool.retryConnectionEstablishment = false
         configuration.timeout.connect = .seconds(1)
+        if let certificates {
+            var tlsConfiguration = TLSConfiguration.makeClientConfiguration()
+            tlsConfiguration.trustRoots = .file(certificates.authority)
+            configuration.tlsConfiguration = tlsConfiguration
+        }
         http = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
     }
 
@@ -68,6 +110,9 @@ final class LiveCluster: @unchecked Sendable {
         let peers = nodes.filter { $0.id != node.id && (node.joins || !$0.joins) }.map { "\($0.id)=127.0.0.1:\($0.raftPort)" }
         if !peers.isEmpty { arguments += ["--peers", peers.joined(separator: ",")] }
         if node.joins { arguments.append("--join") }
+        if let certificates {
+            arguments += ["--tls-cert", certificates.certificate, "--tls-key", certificates.key, "--tls-ca", certificates.authority]
+        }
         return arguments
     }
 
@@ -197,7 +242,8 @@ final class LiveCluster: @unchecked Sendable {
         return ports
     }
 
-    /// Writes raw bytes to a TCP port and reports whether the server closed the connection.
+    /// Writes raw bytes to a TCP port and reports whether the server closed the
+    /// connection within 5 seconds (whatever it wrote back first, such as a TLS alert).
     static func sendGarbage(_ bytes: [UInt8], toPort port: Int) -> Bool {
         let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(descriptor) }
@@ -212,9 +258,12 @@ final class LiveCluster: @unchecked Sendable {
         _ = bytes.withUnsafeBytes { send(descriptor, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
         var timeout = timeval(tv_sec: 5, tv_usec: 0)
         setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        var buffer = [UInt8](repeating: 0, count: 64)
-        let received = recv(descriptor, &buffer, buffer.count, 0)
-        return received == 0 || (received < 0 && errno == ECONNRESET)
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let received = recv(descriptor, &buffer, buffer.count, 0)
+            if received == 0 || (received < 0 && errno == ECONNRESET) { return true }
+            if received < 0 { return false }
+        }
     }
 }
 

@@ -208,6 +208,36 @@ struct LiveClusterTests {
         #expect(unreachable.output.hasPrefix("error: no Aegis node answered"))
     }
 
+    /// HTTPS for clients and mutual TLS between nodes: the cluster elects a leader over
+    /// TLS, the CLI writes and reads over HTTPS trusting the cluster's authority, and a
+    /// plain-text peer or client is turned away.
+    @Test(.timeLimit(.minutes(1)))
+    func tlsForClientsAndBetweenNodes() async throws {
+        let cluster = try LiveCluster(size: 3, tls: true)
+        defer { cluster.stopAll() }
+        try cluster.startAll()
+        let leader = try await cluster.agreedLeader(among: [1, 2, 3])
+        let authority = cluster.certificates!.authority
+        let endpoints = cluster.endpoints.joined(separator: ",")
+        #expect(endpoints.hasPrefix("https://"))
+
+        let set = try runCLI(["kv", "set", "secure", "{\"a\":1}", "--endpoint", endpoints, "--ca-cert", authority])
+        #expect(set.status == 0, "\(set.output)\n\(cluster.logs())")
+        let follower = [1, 2, 3].first { $0 != leader }!
+        let get = try runCLI(["kv", "get", "secure", "--endpoint", cluster.nodes[follower - 1].endpoint, "--ca-cert", authority, "--format", "json"])
+        #expect(get.status == 0 && get.output.contains("\"a\" : 1"), "\(get.output)")
+
+        // Without the authority the client refuses the server's certificate.
+        let untrusted = try runCLI(["kv", "get", "secure", "--endpoint", cluster.nodes[leader - 1].endpoint])
+        #expect(untrusted.status != 0)
+        // A plain-text HTTP client and a plain-text peer get nowhere.
+        #expect(LiveCluster.sendGarbage(Array("GET /health HTTP/1.1\r\nHost: x\r\n\r\n".utf8), toPort: cluster.nodes[0].httpPort))
+        let hello = [UInt8]("AEGH".utf8) + [1]
+        #expect(LiveCluster.sendGarbage([0, 0, 0, UInt8(hello.count), 0, 0, 0, 0] + hello, toPort: cluster.nodes[0].raftPort))
+        let health = try await cluster.request("GET", cluster.nodes[0].endpoint + "/health")
+        #expect(health.status == 200)
+    }
+
     private func runCLI(_ arguments: [String]) throws -> (status: Int32, output: String) {
         let process = Process()
         process.executableURL = LiveCluster.executable

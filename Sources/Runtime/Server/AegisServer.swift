@@ -1,9 +1,13 @@
 import Aegis
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import Logging
 import NIOCore
 import NIOPosix
+#if TLS
+import HummingbirdTLS
+#endif
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -36,6 +40,14 @@ public enum AegisServer {
             throw StartError.failed("cannot open the data directory \(configuration.dataDirectory)/raft: \(error); check the path and its permissions")
         }
 
+        var peerTLS: PeerTLS?
+        var server: HTTPServerBuilder = .http1(configuration: .init(idleTimeout: .seconds(60)))
+        #if TLS
+        if let files = configuration.tls {
+            peerTLS = try TLSSetup.peers(files)
+            server = try .tls(.http1(configuration: .init(idleTimeout: .seconds(60))), tlsConfiguration: try TLSSetup.https(files))
+        }
+        #endif
         // The engine gets a thread of its own: its disk syncs never stall HTTP or the
         // reading of peer connections, which run on the other group.
         let engineGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
@@ -44,7 +56,7 @@ public enum AegisServer {
         let hello = PeerHello(cluster: configuration.cluster, node: configuration.nodeID,
             peerAddress: configuration.raft.description, httpAddress: configuration.http.description)
         let transport = PeerTransport(engineLoop: engineLoop, group: group, local: hello, listen: configuration.raft,
-            peers: configuration.peers, logger: logger)
+            peers: configuration.peers, tls: peerTLS, logger: logger)
         var nodeConfiguration = KVNode.Configuration(initialVoters: configuration.initialVoters)
         nodeConfiguration.snapshotEveryEntries = 10_000
         nodeConfiguration.pendingRequestsMax = 8192
@@ -75,10 +87,10 @@ public enum AegisServer {
         RESTRoutes(host: host, configuration: configuration, version: version, metrics: metrics).register(on: router)
         let app = Application(
             router: router,
-            server: .http1(configuration: .init(idleTimeout: .seconds(60))),
+            server: server,
             configuration: .init(address: .hostname(configuration.http.host, port: configuration.http.port), serverName: "aegis"),
             onServerRunning: { _ in
-                logger.info("node \(configuration.nodeID.rawValue) serving HTTP on \(configuration.http), peers on \(configuration.raft), data in \(configuration.dataDirectory)")
+                logger.info("node \(configuration.nodeID.rawValue) serving \(configuration.tls == nil ? "HTTP" : "HTTPS") on \(configuration.http), peers on \(configuration.raft), data in \(configuration.dataDirectory)")
                 onReady()
             },
             eventLoopGroupProvider: .shared(group),

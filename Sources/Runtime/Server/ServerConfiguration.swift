@@ -25,6 +25,10 @@ public enum ConfigurationError: Error, Equatable, CustomStringConvertible {
 /// peers:
 ///   2: 127.0.0.1:9191
 ///   3: 127.0.0.1:9192
+/// tls:                    # optional: HTTPS for clients, mutual TLS between nodes
+///   cert: /etc/aegis/node.pem
+///   key: /etc/aegis/node.key
+///   ca: /etc/aegis/ca.pem
 /// ```
 public struct ServerConfiguration: Equatable, Sendable {
     public var nodeID = NodeID(1)
@@ -40,6 +44,22 @@ public struct ServerConfiguration: Equatable, Sendable {
     public var requestTimeoutMilliseconds = 5_000
     /// Request bodies above this are refused with 413.
     public var bodyBytesMax = 4 << 20
+    /// HTTPS for clients and mutual TLS between nodes, when set (the `TLS` trait).
+    public var tls: TLSFiles?
+
+    /// PEM files: this node's certificate (chain) and private key, and the certificate
+    /// authority that signed every node's certificate (peers must present one it signed).
+    public struct TLSFiles: Equatable, Sendable {
+        public var certificate: String
+        public var key: String
+        public var certificateAuthority: String?
+
+        public init(certificate: String, key: String, certificateAuthority: String?) {
+            self.certificate = certificate
+            self.key = key
+            self.certificateAuthority = certificateAuthority
+        }
+    }
 
     public init() {}
 
@@ -48,7 +68,7 @@ public struct ServerConfiguration: Equatable, Sendable {
         join ? peers.keys.sorted() : ([nodeID] + peers.keys).sorted()
     }
 
-    static let fileKeys: Set<String> = ["node_id", "http", "raft", "data_dir", "cluster", "join", "peers", "request_timeout_ms", "body_bytes_max"]
+    static let fileKeys: Set<String> = ["node_id", "http", "raft", "data_dir", "cluster", "join", "peers", "request_timeout_ms", "body_bytes_max", "tls"]
 
     /// Reads a YAML configuration file's text; `origin` names it in errors.
     public static func parse(yaml text: String, origin: String) throws(ConfigurationError) -> ServerConfiguration {
@@ -86,6 +106,12 @@ public struct ServerConfiguration: Equatable, Sendable {
                 throw .invalid("\(origin): body_bytes_max must be a whole number from 1024 to 67108864")
             }
             configuration.bodyBytesMax = number
+        }
+        if let value = map["tls"] {
+            guard let files = value as? [String: Any], let cert = files["cert"] as? String, let key = files["key"] as? String else {
+                throw .invalid("\(origin): tls needs cert and key (and ca) paths, like 'tls: {cert: node.pem, key: node.key, ca: ca.pem}'")
+            }
+            configuration.tls = TLSFiles(certificate: cert, key: key, certificateAuthority: files["ca"] as? String)
         }
         if let value = map["peers"] {
             guard let peers = value as? [AnyHashable: Any] else {
@@ -134,6 +160,16 @@ public struct ServerConfiguration: Equatable, Sendable {
         }
         if dataDirectory.isEmpty {
             throw .invalid("--data-dir must name a directory")
+        }
+        if let tls {
+            #if !TLS
+            _ = tls
+            throw .invalid("this aegis was built without the TLS trait; rebuild with it (swift build --traits TLS) or drop the TLS settings")
+            #else
+            if tls.certificateAuthority == nil && !peers.isEmpty {
+                throw .invalid("TLS between nodes needs the certificate authority that signed their certificates: give --tls-ca (or tls.ca)")
+            }
+            #endif
         }
     }
 }

@@ -2,6 +2,18 @@ import Aegis
 import Logging
 import NIOCore
 import NIOPosix
+#if TLS
+import NIOSSL
+#endif
+
+/// Mutual TLS for peer connections (the `TLS` trait): both ends present certificates
+/// signed by the cluster's certificate authority.
+struct PeerTLS: Sendable {
+    #if TLS
+    let server: NIOSSLContext
+    let client: NIOSSLContext
+    #endif
+}
 
 /// TCP between nodes. Each node listens on its peer address for the connections other
 /// nodes open to it, and opens one connection of its own to every peer it sends to:
@@ -32,6 +44,7 @@ final class PeerTransport: @unchecked Sendable {
     let listenAddress: HostPort
     let limits: Limits
     let logger: Logger
+    let tls: PeerTLS?
 
     /// Called on the engine loop for every message from a peer.
     var onMessage: (NodeID, [UInt8]) -> Void = { _, _ in }
@@ -51,7 +64,8 @@ final class PeerTransport: @unchecked Sendable {
     private(set) var rejectedConnections = 0
 
     init(engineLoop: any EventLoop, group: any EventLoopGroup, local: PeerHello, listen: HostPort,
-         peers: [NodeID: HostPort], limits: Limits = Limits(), logger: Logger) {
+         peers: [NodeID: HostPort], limits: Limits = Limits(), tls: PeerTLS? = nil, logger: Logger) {
+        self.tls = tls
         self.engineLoop = engineLoop
         self.group = group
         self.local = local
@@ -69,6 +83,11 @@ final class PeerTransport: @unchecked Sendable {
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { [self] channel in
                 channel.eventLoop.makeCompletedFuture {
+                    #if TLS
+                    if let tls = self.tls {
+                        try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls.server))
+                    }
+                    #endif
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(PeerFrameDecoder()))
                     try channel.pipeline.syncOperations.addHandler(InboundPeerHandler(transport: self))
                 }
@@ -233,9 +252,16 @@ private final class OutboundLink: @unchecked Sendable {
         let bootstrap = ClientBootstrap(group: loop)
             .connectTimeout(transport.limits.connectTimeout)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
-            .channelInitializer { channel in
+            .channelInitializer { [transport] channel in
                 // Nothing is read on an outbound stream; anything that arrives is discarded.
-                channel.eventLoop.makeSucceededVoidFuture()
+                #if TLS
+                if let tls = transport.tls {
+                    return channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: tls.client, serverHostname: nil))
+                    }
+                }
+                #endif
+                return channel.eventLoop.makeSucceededVoidFuture()
             }
         bootstrap.connect(host: address.host, port: address.port).whenComplete { [self] result in
             connecting = false
