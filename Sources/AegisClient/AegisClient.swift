@@ -20,6 +20,7 @@ public final class AegisClient: @unchecked Sendable {
     private let http: HTTPClient
     private let lock = NSLock()
     private var preferred: Endpoint?
+    private var discovered = false
     private var freeLanes: [(clientID: UInt64, nextSequence: UInt64)] = []
 
     /// `certificateAuthorityFile`: a PEM file of the authority that signed the servers'
@@ -128,7 +129,8 @@ public final class AegisClient: @unchecked Sendable {
         try await send(.DELETE, "/api/v1/cluster/members/\(id)")
     }
 
-    /// Asks the endpoints who leads and sends later calls there first.
+    /// Asks the endpoints who leads and sends later calls there first (done once before
+    /// the first call, and again after the preferred node stops answering).
     public func discoverLeader() async {
         for endpoint in endpoints {
             guard let info = try? await sendOnce(.GET, "/api/v1/cluster/info", to: endpoint, body: nil, requestID: nil) else { continue }
@@ -146,6 +148,7 @@ public final class AegisClient: @unchecked Sendable {
     /// endpoint after a backoff; any other answer is final.
     private func send(_ method: HTTPMethod, _ path: String, body: [String: Any]? = nil, idempotent: Bool = false,
                       accepting: Set<Int> = []) async throws(ClientError) -> [String: Any] {
+        if lock.withLock({ defer { discovered = true }; return !discovered }) { await discoverLeader() }
         let lane = idempotent ? takeLane() : nil
         defer { if let lane { returnLane(lane) } }
         let requestID = lane.map { "\($0.clientID)-\($0.nextSequence)" }
@@ -165,7 +168,7 @@ public final class AegisClient: @unchecked Sendable {
                 case let .server(status, _, _) where status == 503 || status == 504:
                     continue
                 case .unreachable:
-                    lock.withLock { if preferred == endpoint { preferred = nil } }
+                    lock.withLock { if preferred == endpoint { preferred = nil; discovered = false } }
                     continue
                 default:
                     throw error

@@ -58,7 +58,7 @@ public enum AegisServer {
         let transport = PeerTransport(engineLoop: engineLoop, group: group, local: hello, listen: configuration.raft,
             peers: configuration.peers, tls: peerTLS, logger: logger)
         var nodeConfiguration = KVNode.Configuration(initialVoters: configuration.initialVoters)
-        nodeConfiguration.snapshotEveryEntries = 10_000
+        nodeConfiguration.snapshotEveryEntries = 50_000
         nodeConfiguration.pendingRequestsMax = 8192
         let host = EngineHost(loop: engineLoop, nodeID: configuration.nodeID, httpAddress: configuration.http.description,
             disk: disk, transport: transport, configuration: nodeConfiguration, metrics: metrics, logger: logger)
