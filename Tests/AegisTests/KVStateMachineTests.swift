@@ -23,6 +23,38 @@ import Testing
             == .compareAndSet(succeeded: true, current: [3]))
     }
 
+    @Test func scansReturnKeysInOrderWithinTheirBounds() throws {
+        let machine = KVStateMachine()
+        for (index, name) in ["b2", "a", "b10", "b1", "c", "b"].enumerated() {
+            machine.apply(entry(UInt64(index + 1), client: 1, sequence: UInt64(index + 1), .put(key: Array(name.utf8), value: [UInt8(index)])))
+        }
+        func keys(_ result: KVResult) -> [String] {
+            guard case let .entries(pairs, _) = result else { return [] }
+            return pairs.map { String(decoding: $0.key, as: UTF8.self) }
+        }
+        #expect(keys(machine.scan(prefix: Array("b".utf8), limit: 10)) == ["b", "b1", "b10", "b2"])
+        #expect(machine.scan(prefix: Array("b".utf8), limit: 2) == .entries([KVPair(key: Array("b".utf8), value: [5]), KVPair(key: Array("b1".utf8), value: [3])], matched: 4))
+        #expect(keys(machine.scan(prefix: [], limit: 1000)) == ["a", "b", "b1", "b10", "b2", "c"])
+        #expect(machine.scan(prefix: Array("z".utf8), limit: 5) == .entries([], matched: 0))
+        // A reply stops early rather than outgrow one network message.
+        let big = [UInt8](repeating: 1, count: 200_000)
+        for index in 0..<4 {
+            machine.apply(entry(UInt64(7 + index), client: 1, sequence: UInt64(7 + index), .put(key: Array("big\(index)".utf8), value: big)))
+        }
+        guard case let .entries(pairs, matched) = machine.scan(prefix: Array("big".utf8), limit: 10) else { Issue.record("not entries"); return }
+        #expect(matched == 4 && pairs.count == 2)
+        #expect(ClientResponse(clientID: 1, sequence: 1, outcome: .ok(.entries(pairs, matched: matched))).encoded.count <= networkMessageSizeMax)
+        // A scan limit outside 1...1000 is refused on the wire.
+        var writer = ByteWriter()
+        writer.write(ClientRequest.wireTag)
+        writer.write(UInt64(1))
+        writer.write(UInt64(1))
+        writer.write(UInt8(8))
+        writer.write(lengthPrefixed: [])
+        writer.write(UInt32(5000))
+        #expect(throws: DecodeError.self) { try ClientRequest.decode(writer.bytes) }
+    }
+
     @Test func aRetriedWriteTakesEffectOnce() {
         let machine = KVStateMachine()
         let first = machine.apply(entry(1, client: 7, sequence: 1, .put(key: key, value: [1])))
@@ -93,7 +125,7 @@ import Testing
         let operations: [KVOperation] = [
             .get(key: [1]), .put(key: [1], value: [2]), .delete(key: [3]),
             .compareAndSet(key: [1], expected: nil, new: [4]), .changeMembership(.promote(NodeID(4))),
-            .transferLeadership(to: NodeID(2)), .status,
+            .transferLeadership(to: NodeID(2)), .status, .scan(prefix: [7], limit: 10), .scan(prefix: [], limit: 1000),
         ]
         for operation in operations {
             let request = ClientRequest(clientID: 3, sequence: 9, operation: operation)
@@ -102,6 +134,7 @@ import Testing
         let outcomes: [ClientResponse.Outcome] = [
             .ok(.value(nil)), .ok(.compareAndSet(succeeded: false, current: [1])), .redirect(leader: NodeID(2)),
             .redirect(leader: nil), .unavailable("busy"), .unknown("stopped leading"),
+            .ok(.entries([KVPair(key: [1], value: [2]), KVPair(key: [1, 5], value: [])], matched: 9)), .ok(.entries([], matched: 0)),
             .ok(.status(ClusterStatus(leader: NodeID(1), term: Term(3), commitIndex: LogIndex(8),
                 configuration: ClusterConfiguration(voters: [NodeID(1)])))),
         ]
