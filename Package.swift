@@ -124,11 +124,13 @@ let package = Package(
         ),
         .testTarget(name: "AegisClientTests", dependencies: ["AegisClient"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CLZ4", "CZstd"]),
-        .testTarget(name: "CLITests", dependencies: ["aegis"]),
+        // Runs the built aegis binary as a separate process, for the CLI and end-to-end tests.
+        .target(name: "AegisTestSupport", path: "Tests/AegisTestSupport"),
+        .testTarget(name: "CLITests", dependencies: ["aegis", "AegisTestSupport"]),
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
-                "aegis", "AegisClient",
+                "aegis", "AegisClient", "AegisTestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -1,3 +1,4 @@
+import AegisTestSupport
 import Foundation
 import Testing
 

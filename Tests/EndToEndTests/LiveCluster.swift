@@ -1,4 +1,5 @@
 import AegisClient
+import AegisTestSupport
 import AsyncHTTPClient
 import Foundation
 import NIOCore
@@ -57,19 +58,7 @@ final class LiveCluster: @unchecked Sendable {
         }
     }
 
-    static let packageRoot = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-
-    static let executable: URL = {
-        let runner = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
-        var directory = runner.deletingLastPathComponent()
-        for _ in 0..<4 {
-            let candidate = directory.appendingPathComponent("aegis")
-            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
-            directory = directory.deletingLastPathComponent()
-        }
-        return packageRoot.appendingPathComponent(".build/debug/aegis")
-    }()
+    static var executable: URL { AegisProcess.executable }
 
     let root: URL
     private(set) var nodes: [Node] = []

@@ -1,4 +1,5 @@
 import AegisClient
+import AegisTestSupport
 import Foundation
 import Testing
 
@@ -239,16 +240,8 @@ struct LiveClusterTests {
     }
 
     private func runCLI(_ arguments: [String]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = LiveCluster.executable
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        let result = try AegisProcess.run(arguments)
+        return (result.status, result.output)
     }
 }
 

@@ -121,34 +121,28 @@ public final class KVNode: NodeProcess {
     }
 
     public func handle(_ event: NodeEvent) throws(DiskError) {
-        observations = StepObservations()
-        deliverDueTicks()
-        switch event {
-        case let .timer(timer):
-            guard timer == tickTimer else { return }
-            tickTimer = nil
-        case let .message(sender, bytes):
-            receive(from: sender, bytes)
-        }
-        try processReady()
-        scheduleTick()
+        try handle(batch: CollectionOfOne(event))
     }
 
     /// Steps several events, then does Raft's bidding once: one persist and one sync for
     /// every proposal and message among them (group commit). The runtime hands over
     /// everything that arrived in one turn of its event loop.
-    public func handle(batch events: [NodeEvent]) throws(DiskError) {
+    public func handle<Events: Sequence<NodeEvent>>(batch events: Events) throws(DiskError) {
         observations = StepObservations()
         deliverDueTicks()
+        var acted = false
         for event in events {
             switch event {
             case let .timer(timer):
+                // A timer this node re-armed since is stale: it does nothing.
                 guard timer == tickTimer else { continue }
                 tickTimer = nil
             case let .message(sender, bytes):
                 receive(from: sender, bytes)
             }
+            acted = true
         }
+        guard acted else { return }
         try processReady()
         scheduleTick()
     }

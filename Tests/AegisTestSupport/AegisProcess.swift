@@ -1,12 +1,13 @@
 import Foundation
 
-/// Runs the built `aegis` executable as a separate process, as a user would.
-enum AegisProcess {
-    static let packageRoot: URL = URL(fileURLWithPath: #filePath)
+/// Runs the built `aegis` executable as a separate process, as a user would. Shared by
+/// the CLI and end-to-end tests.
+public enum AegisProcess {
+    public static let packageRoot: URL = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
     /// The products directory holds both the test runner and the `aegis` binary.
-    static let executable: URL = {
+    public static let executable: URL = {
         let runner = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
         var directory = runner.deletingLastPathComponent()
         for _ in 0..<4 {
@@ -17,13 +18,15 @@ enum AegisProcess {
         return packageRoot.appendingPathComponent(".build/debug/aegis")
     }()
 
-    struct Result {
-        var status: Int32
-        var standardOutput: String
-        var standardError: String
+    public struct Result: Sendable {
+        public var status: Int32
+        public var standardOutput: String
+        public var standardError: String
+        /// Both streams, for messages.
+        public var output: String { standardOutput + standardError }
     }
 
-    static func run(_ arguments: [String], environment: [String: String]? = nil, in directory: URL? = nil) throws -> Result {
+    public static func run(_ arguments: [String], environment: [String: String]? = nil, in directory: URL? = nil) throws -> Result {
         let process = Process()
         process.executableURL = executable
         process.arguments = arguments
@@ -45,13 +48,13 @@ enum AegisProcess {
             standardError: String(decoding: errorData, as: UTF8.self))
     }
 
-    static func temporaryDirectory() throws -> URL {
+    public static func temporaryDirectory() throws -> URL {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("aegis-cli-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
         return url
     }
 
-    static func read(_ url: URL) throws -> String {
+    public static func read(_ url: URL) throws -> String {
         try String(contentsOf: url, encoding: .utf8)
     }
 }
