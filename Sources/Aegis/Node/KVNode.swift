@@ -181,7 +181,7 @@ public final class KVNode: NodeProcess {
                 malformedMessages += 1
                 return
             }
-            handleClient(request, from: sender)
+            handleClient(request, bytes, from: sender)
         default:
             malformedMessages += 1
         }
@@ -194,7 +194,8 @@ public final class KVNode: NodeProcess {
         network.send(to: client, bytes: response.encoded)
     }
 
-    private func handleClient(_ request: ClientRequest, from client: NodeID) {
+    /// `bytes` is the request as it arrived: a write goes into the log as those bytes.
+    private func handleClient(_ request: ClientRequest, _ bytes: [UInt8], from client: NodeID) {
         if case .get = request.operation, configuration.mutations.contains(.raftFollowerRead) {
             // Planted bug: answer from whatever this node has applied.
             serveRead(PendingRead(client: client, request: request, index: nil))
@@ -227,7 +228,7 @@ public final class KVNode: NodeProcess {
                 respond(to: client, request, .ok(cached))
                 return
             }
-            propose(request, from: client, result: raft.propose(request.encoded))
+            propose(request, from: client, result: raft.propose(bytes))
         }
     }
 

@@ -1,5 +1,6 @@
 import Aegis
 import Foundation
+import CoreMetrics
 import Metrics
 #if Monitoring
 import Prometheus
@@ -49,11 +50,22 @@ final class ServerMetrics: Sendable {
     nonisolated(unsafe) private static var bootstrapped = false
     #endif
 
+    /// Handles per (method, route, status), made once: making one looks it up in the
+    /// factory under a lock, which every request would otherwise pay.
+    private static let requestHandlesLock = NSLock()
+    nonisolated(unsafe) private static var requestHandles: [String: (count: CoreMetrics.Counter, duration: Metrics.Timer)] = [:]
+
     static func request(method: String, route: String, status: Int, seconds: Double) {
-        let dimensions = [("method", method), ("route", route), ("status", String(status))]
-        Counter(label: "aegis_http_requests_total", dimensions: dimensions).increment()
-        Metrics.Timer(label: "aegis_http_request_duration_seconds", dimensions: [("route", route)])
-            .recordNanoseconds(Int64(seconds * 1e9))
+        let key = method + " " + route + " " + String(status)
+        let handles = requestHandlesLock.withLock {
+            if let handles = requestHandles[key] { return handles }
+            let made = (Counter(label: "aegis_http_requests_total", dimensions: [("method", method), ("route", route), ("status", String(status))]),
+                        Metrics.Timer(label: "aegis_http_request_duration_seconds", dimensions: [("route", route)]))
+            requestHandles[key] = made
+            return made
+        }
+        handles.count.increment()
+        handles.duration.recordNanoseconds(Int64(seconds * 1e9))
     }
 
     static func error(code: String) {
