@@ -65,7 +65,7 @@ let package = Package(
             ],
             exclude: [
                 "README.md", "Environment/README.md", "Common/README.md", "Replication/README.md", "Node/README.md",
-                "Memory/README.md", "Storage/README.md",
+                "Memory/README.md", "Storage/README.md", "Query/README.md",
             ]
         ),
         .target(

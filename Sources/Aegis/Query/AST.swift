@@ -1,0 +1,196 @@
+/// The syntax tree of Aegis SQL, as the parser reads it (names are not yet resolved).
+
+public enum Literal: Equatable, Sendable {
+    case null
+    case integer(Int64)
+    case real(Double)
+    case text(String)
+    case blob([UInt8])
+    case boolean(Bool)
+}
+
+/// A name as written: `unquoted` names compare case-insensitively, quoted ones exactly.
+public struct Name: Equatable, Hashable, Sendable, CustomStringConvertible {
+    public var text: String
+    public var quoted: Bool
+    public var position: SourcePosition
+
+    public init(_ text: String, quoted: Bool = false, at position: SourcePosition) {
+        self.text = text
+        self.quoted = quoted
+        self.position = position
+    }
+
+    /// The form names are compared and stored in.
+    public var normalized: String { quoted ? text : text.lowercased() }
+    public var description: String { text }
+
+    public static func == (lhs: Name, rhs: Name) -> Bool { lhs.normalized == rhs.normalized }
+    public func hash(into hasher: inout Hasher) { hasher.combine(normalized) }
+}
+
+public enum TypeName: String, Equatable, Sendable {
+    case integer, bigint, real, double, decimal, text, varchar, boolean, blob, date, timestamp
+}
+
+public enum UnaryOperator: String, Equatable, Sendable {
+    case negate = "-", plus = "+", not = "NOT"
+}
+
+public enum BinaryOperator: String, Equatable, Sendable {
+    case add = "+", subtract = "-", multiply = "*", divide = "/", remainder = "%", concatenate = "||"
+    case equal = "=", notEqual = "<>", less = "<", lessEqual = "<=", greater = ">", greaterEqual = ">="
+    case and = "AND", or = "OR"
+}
+
+public struct CaseBranch: Equatable, Sendable {
+    public var when: Expression
+    public var then: Expression
+}
+
+public indirect enum Expression: Equatable, Sendable {
+    case literal(Literal)
+    case parameter(Int, at: SourcePosition)
+    /// `name` or `table.name`.
+    case column(table: Name?, name: Name)
+    case unary(UnaryOperator, Expression)
+    case binary(BinaryOperator, Expression, Expression)
+    case isNull(Expression, negated: Bool)
+    case between(Expression, low: Expression, high: Expression, negated: Bool)
+    case inList(Expression, [Expression], negated: Bool)
+    case inSelect(Expression, Select, negated: Bool)
+    case like(Expression, pattern: Expression, escape: Expression?, negated: Bool)
+    case exists(Select, negated: Bool)
+    case subquery(Select)
+    /// A function or aggregate call; `star` for COUNT(*).
+    case function(name: Name, arguments: [Expression], distinct: Bool, star: Bool)
+    case cast(Expression, TypeName)
+    case caseWhen(base: Expression?, branches: [CaseBranch], otherwise: Expression?)
+}
+
+public struct OrderTerm: Equatable, Sendable {
+    public enum Direction: Sendable { case ascending, descending }
+    public enum Nulls: Sendable { case first, last }
+    public var expression: Expression
+    public var direction: Direction
+    /// Unspecified: NULLs sort first ascending and last descending, as in SQLite.
+    public var nulls: Nulls?
+}
+
+public enum ResultColumn: Equatable, Sendable {
+    case all
+    case allOf(table: Name)
+    case expression(Expression, alias: Name?)
+}
+
+public enum JoinKind: String, Equatable, Sendable {
+    case inner = "INNER", left = "LEFT", right = "RIGHT", full = "FULL", cross = "CROSS"
+}
+
+public enum JoinConstraint: Equatable, Sendable {
+    case none
+    case on(Expression)
+    case using([Name])
+}
+
+public indirect enum TableReference: Equatable, Sendable {
+    case table(Name, alias: Name?)
+    case subquery(Select, alias: Name)
+    case join(TableReference, JoinKind, TableReference, JoinConstraint)
+}
+
+/// One SELECT … FROM … WHERE … GROUP BY … HAVING …, or a VALUES list.
+public struct SelectCore: Equatable, Sendable {
+    public var distinct = false
+    public var columns: [ResultColumn] = []
+    public var from: TableReference?
+    public var filter: Expression?
+    public var groupBy: [Expression] = []
+    public var having: Expression?
+    /// Set instead of the above for `VALUES (…), (…)`.
+    public var values: [[Expression]]?
+}
+
+public enum CompoundOperator: String, Equatable, Sendable {
+    case union = "UNION", unionAll = "UNION ALL", intersect = "INTERSECT", except = "EXCEPT"
+}
+
+public struct CommonTableExpression: Equatable, Sendable {
+    public var name: Name
+    public var columns: [Name]
+    public var select: Select
+}
+
+public struct Select: Equatable, Sendable {
+    public var with: [CommonTableExpression] = []
+    public var first: SelectCore
+    public var compounds: [(CompoundOperator, SelectCore)] = []
+    public var orderBy: [OrderTerm] = []
+    public var limit: Expression?
+    public var offset: Expression?
+
+    public static func == (lhs: Select, rhs: Select) -> Bool {
+        lhs.with == rhs.with && lhs.first == rhs.first && lhs.orderBy == rhs.orderBy && lhs.limit == rhs.limit
+            && lhs.offset == rhs.offset && lhs.compounds.count == rhs.compounds.count
+            && zip(lhs.compounds, rhs.compounds).allSatisfy { $0.0 == $1.0 && $0.1 == $1.1 }
+    }
+}
+
+public struct ColumnDefinition: Equatable, Sendable {
+    public var name: Name
+    public var type: TypeName
+    public var primaryKey = false
+    public var notNull = false
+    public var unique = false
+    public var defaultValue: Expression?
+    public var check: Expression?
+}
+
+public enum TableConstraint: Equatable, Sendable {
+    case primaryKey([Name])
+    case unique([Name])
+    case check(Expression)
+}
+
+public enum AlterAction: Equatable, Sendable {
+    case addColumn(ColumnDefinition)
+    case dropColumn(Name)
+    case renameColumn(Name, to: Name)
+    case renameTable(to: Name)
+}
+
+public enum ConflictAction: Equatable, Sendable {
+    case doNothing
+    case doUpdate(assignments: [Assignment], filter: Expression?)
+}
+
+public struct Assignment: Equatable, Sendable {
+    public var column: Name
+    public var value: Expression
+}
+
+public struct OnConflict: Equatable, Sendable {
+    public var columns: [Name]
+    public var action: ConflictAction
+}
+
+public enum InsertSource: Equatable, Sendable {
+    case values([[Expression]])
+    case select(Select)
+}
+
+public indirect enum Statement: Equatable, Sendable {
+    case createTable(name: Name, ifNotExists: Bool, columns: [ColumnDefinition], constraints: [TableConstraint])
+    case dropTable(name: Name, ifExists: Bool)
+    case alterTable(name: Name, AlterAction)
+    case createIndex(name: Name, table: Name, columns: [Name], unique: Bool, ifNotExists: Bool)
+    case dropIndex(name: Name, ifExists: Bool)
+    case insert(table: Name, columns: [Name], source: InsertSource, onConflict: OnConflict?)
+    case update(table: Name, assignments: [Assignment], filter: Expression?)
+    case delete(table: Name, filter: Expression?)
+    case select(Select)
+    case explain(Statement)
+    case begin
+    case commit
+    case rollback
+}
