@@ -41,6 +41,13 @@ public enum BinaryOperator: String, Equatable, Sendable {
     case add = "+", subtract = "-", multiply = "*", divide = "/", remainder = "%", concatenate = "||"
     case equal = "=", notEqual = "<>", less = "<", lessEqual = "<=", greater = ">", greaterEqual = ">="
     case and = "AND", or = "OR"
+
+    var isComparison: Bool {
+        switch self {
+        case .equal, .notEqual, .less, .lessEqual, .greater, .greaterEqual: return true
+        default: return false
+        }
+    }
 }
 
 public struct CaseBranch: Equatable, Sendable {

@@ -1,0 +1,212 @@
+/// SQLite's date and time functions — date, time, datetime, julianday, unixepoch,
+/// strftime — over ISO 8601 text, with the modifiers '±N days|hours|minutes|seconds|
+/// months|years', 'start of day|month|year' and 'unixepoch'. Times are UTC. There is no
+/// 'now': the engine has no wall clock of its own; pass the time as a parameter.
+enum DateFunctions {
+    static func call(_ function: String, _ name: Name, _ values: [SQLValue]) throws(SQLError) -> SQLValue {
+        var arguments = values
+        var format: String?
+        if function == "strftime" {
+            guard arguments.count >= 2 else { throw ScalarFunctions.wrongArity(name, "2 or more", arguments.count) }
+            guard let text = arguments.removeFirst().textValue else { return .null }
+            format = text
+        }
+        guard !arguments.isEmpty else { throw ScalarFunctions.wrongArity(name, function == "strftime" ? "2 or more" : "1 or more", values.count) }
+        if arguments.contains(where: \.isNull) { return .null }
+        var moment: Int64?
+        var unixModifier = false
+        if arguments.count > 1, arguments.dropFirst().contains(where: { $0.textValue?.lowercased() == "unixepoch" }) { unixModifier = true }
+        if unixModifier {
+            guard let seconds = arguments[0].numeric?.asDouble else { return .null }
+            moment = Int64((seconds * 1000).rounded())
+        } else {
+            moment = try parse(arguments[0], name)
+        }
+        guard var milliseconds = moment else { return .null }
+        for modifier in arguments.dropFirst() {
+            guard let text = modifier.textValue?.lowercased().trimmingSpaces else { return .null }
+            if text == "unixepoch" { continue }
+            guard let adjusted = apply(text, to: milliseconds) else { return .null }
+            milliseconds = adjusted
+        }
+        switch function {
+        case "date": return .text(render("%Y-%m-%d", milliseconds))
+        case "time": return .text(render("%H:%M:%S", milliseconds))
+        case "datetime": return .text(render("%Y-%m-%d %H:%M:%S", milliseconds))
+        case "julianday": return .real(Double(milliseconds) / 86_400_000 + 2_440_587.5)
+        case "unixepoch": return .integer(floorDivide(milliseconds, 1000))
+        default: return .text(render(format!, milliseconds))
+        }
+    }
+
+    /// Milliseconds since 1970-01-01 UTC, or nil when the text is not a date.
+    static func parse(_ value: SQLValue, _ name: Name) throws(SQLError) -> Int64? {
+        switch value {
+        case let .integer(julian): return Int64(((Double(julian) - 2_440_587.5) * 86_400_000).rounded())
+        case let .real(julian): return Int64(((julian - 2_440_587.5) * 86_400_000).rounded())
+        case let .text(text):
+            if text.lowercased() == "now" {
+                throw SQLError(.runtime, "'now' is not available in Aegis SQL: pass the current time as a parameter", at: name.position, length: name.text.count)
+            }
+            return parseText(text)
+        default: return nil
+        }
+    }
+
+    static func parseText(_ raw: String) -> Int64? {
+        var text = Array(raw.trimmingSpaces)
+        if text.last == "Z" || text.last == "z" { text.removeLast() }
+        var index = 0
+        func number(_ digits: Int) -> Int64? {
+            guard index + digits <= text.count else { return nil }
+            var value: Int64 = 0
+            for character in text[index..<(index + digits)] {
+                guard let digit = character.wholeNumberValue, character.isASCII else { return nil }
+                value = value * 10 + Int64(digit)
+            }
+            index += digits
+            return value
+        }
+        func expect(_ character: Character) -> Bool {
+            guard index < text.count, text[index] == character else { return false }
+            index += 1
+            return true
+        }
+        var days: Int64 = daysFromCivil(2000, 1, 1)
+        if text.count >= 10, text[4] == "-" {
+            guard let year = number(4), expect("-"), let month = number(2), expect("-"), let day = number(2),
+                  (1...12).contains(month), (1...daysIn(year, month)).contains(day) else { return nil }
+            days = daysFromCivil(year, month, day)
+            if index == text.count { return days * 86_400_000 }
+            guard expect(" ") || expect("T") || expect("t") else { return nil }
+        }
+        guard let hour = number(2), expect(":"), let minute = number(2), hour < 24, minute < 60 else { return nil }
+        var milliseconds = (hour * 3600 + minute * 60) * 1000
+        if expect(":") {
+            guard let second = number(2), second < 60 else { return nil }
+            milliseconds += second * 1000
+            if expect(".") {
+                var scale: Int64 = 100
+                var fraction: Int64 = 0
+                while index < text.count, let digit = text[index].wholeNumberValue, text[index].isASCII {
+                    fraction += Int64(digit) * scale
+                    scale /= 10
+                    index += 1
+                }
+                milliseconds += fraction
+            }
+        }
+        guard index == text.count else { return nil }
+        return days * 86_400_000 + milliseconds
+    }
+
+    static func apply(_ modifier: String, to milliseconds: Int64) -> Int64? {
+        let days = floorDivide(milliseconds, 86_400_000)
+        let (year, month, day) = civilFromDays(days)
+        switch modifier {
+        case "start of day": return days * 86_400_000
+        case "start of month": return daysFromCivil(year, month, 1) * 86_400_000
+        case "start of year": return daysFromCivil(year, 1, 1) * 86_400_000
+        default: break
+        }
+        let parts = modifier.split(separator: " ", omittingEmptySubsequences: true)
+        guard parts.count == 2, let amount = Double(parts[0]) else { return nil }
+        var unit = String(parts[1])
+        if unit.hasSuffix("s") { unit.removeLast() }
+        switch unit {
+        case "day": return milliseconds + Int64((amount * 86_400_000).rounded())
+        case "hour": return milliseconds + Int64((amount * 3_600_000).rounded())
+        case "minute": return milliseconds + Int64((amount * 60_000).rounded())
+        case "second": return milliseconds + Int64((amount * 1000).rounded())
+        case "month", "year":
+            guard amount == amount.rounded() else { return nil }
+            let months = Int64(amount) * (unit == "year" ? 12 : 1)
+            let total = year * 12 + (month - 1) + months
+            let newYear = floorDivide(total, 12)
+            let newMonth = total - newYear * 12 + 1
+            // Like SQLite, a day past the month's end rolls into the next month.
+            let shifted = daysFromCivil(newYear, newMonth, 1) + day - 1
+            return shifted * 86_400_000 + (milliseconds - days * 86_400_000)
+        default:
+            return nil
+        }
+    }
+
+    static func render(_ format: String, _ milliseconds: Int64) -> String {
+        let days = floorDivide(milliseconds, 86_400_000)
+        let within = milliseconds - days * 86_400_000
+        let (year, month, day) = civilFromDays(days)
+        func pad(_ value: Int64, _ width: Int) -> String {
+            let text = String(value)
+            return text.count >= width ? text : String(repeating: "0", count: width - text.count) + text
+        }
+        var output = ""
+        var characters = Array(format).makeIterator()
+        while let character = characters.next() {
+            guard character == "%" else {
+                output.append(character)
+                continue
+            }
+            switch characters.next() {
+            case "Y"?: output += pad(year, 4)
+            case "m"?: output += pad(month, 2)
+            case "d"?: output += pad(day, 2)
+            case "H"?: output += pad(within / 3_600_000, 2)
+            case "M"?: output += pad(within / 60_000 % 60, 2)
+            case "S"?: output += pad(within / 1000 % 60, 2)
+            case "f"?: output += pad(within / 1000 % 60, 2) + "." + pad(within % 1000, 3)
+            case "j"?: output += pad(days - daysFromCivil(year, 1, 1) + 1, 3)
+            case "s"?: output += String(floorDivide(milliseconds, 1000))
+            case "w"?: output += String(((days % 7) + 11) % 7)
+            case "%"?: output += "%"
+            case let other?: output += "%" + String(other)
+            case nil: output += "%"
+            }
+        }
+        return output
+    }
+
+    static func floorDivide(_ a: Int64, _ b: Int64) -> Int64 {
+        let quotient = a / b
+        return (a % b != 0 && (a < 0) != (b < 0)) ? quotient - 1 : quotient
+    }
+
+    static func daysIn(_ year: Int64, _ month: Int64) -> Int64 {
+        switch month {
+        case 2: return (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 ? 29 : 28
+        case 4, 6, 9, 11: return 30
+        default: return 31
+        }
+    }
+
+    /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+    static func daysFromCivil(_ year: Int64, _ month: Int64, _ day: Int64) -> Int64 {
+        let y = month <= 2 ? year - 1 : year
+        let era = floorDivide(y, 400)
+        let yearOfEra = y - era * 400
+        let dayOfYear = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1
+        let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
+        return era * 146_097 + dayOfEra - 719_468
+    }
+
+    static func civilFromDays(_ days: Int64) -> (Int64, Int64, Int64) {
+        let z = days + 719_468
+        let era = floorDivide(z, 146_097)
+        let dayOfEra = z - era * 146_097
+        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36524 - dayOfEra / 146_096) / 365
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+        let monthIndex = (5 * dayOfYear + 2) / 153
+        let day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
+        let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
+        return (yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day)
+    }
+}
+
+extension String {
+    var trimmingSpaces: String {
+        var slice = Substring(self)
+        while slice.first == " " { slice = slice.dropFirst() }
+        while slice.last == " " { slice = slice.dropLast() }
+        return String(slice)
+    }
+}
