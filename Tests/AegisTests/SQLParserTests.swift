@@ -162,6 +162,45 @@ import Testing
         #expect { try Parser.parse(negations) } throws: { ($0 as? SQLError)?.kind == .limit }
     }
 
+    /// Printing a tree and parsing the text gives the same tree: for every statement
+    /// above, and for each statement the fuzzer below happens to make valid.
+    @Test func printedStatementsParseBackToTheSameTree() throws {
+        var sources = [
+            "CREATE TABLE IF NOT EXISTS \"Accounts\" (id INTEGER PRIMARY KEY, name VARCHAR(40) NOT NULL UNIQUE, balance DECIMAL DEFAULT -1.5 CHECK (balance >= 0), flag BOOLEAN DEFAULT TRUE, \"select\" TEXT)",
+            "CREATE TABLE pairs (a INT, b INT, PRIMARY KEY (a, b), UNIQUE (b), CHECK (a < b))",
+            "ALTER TABLE t RENAME COLUMN a TO b", "ALTER TABLE t ADD c BLOB", "DROP INDEX IF EXISTS i",
+            "CREATE UNIQUE INDEX i ON t (a, b)",
+            "INSERT INTO t (a, b) VALUES (1, 'it''s'), (-2, X'00FF') ON CONFLICT (a) DO UPDATE SET b = 'x' WHERE a > 0",
+            "INSERT INTO t SELECT * FROM u ON CONFLICT DO NOTHING",
+            "UPDATE t SET a = a + 1, b = -b WHERE c NOT LIKE 'x!%' ESCAPE '!'",
+            "DELETE FROM t WHERE a IS NOT NULL AND b NOT BETWEEN 1 AND 2.5e10",
+            "WITH r (x) AS (SELECT 1) SELECT DISTINCT t.*, count(DISTINCT a) AS n, CAST(b AS REAL), CASE a WHEN 1 THEN 'one' ELSE NULL END FROM t AS t1 LEFT JOIN u USING (id) CROSS JOIN v, (SELECT 1 AS one) AS d WHERE a IN (SELECT x FROM r) AND NOT EXISTS (SELECT 1) GROUP BY a HAVING count(*) > 1 UNION ALL SELECT 1, 2, 3, 4, 5 FROM w ORDER BY 1 DESC NULLS FIRST LIMIT 10 OFFSET $1",
+            "VALUES (1, 2), (3, -9223372036854775808)", "EXPLAIN SELECT +a, -(a), 1.0, 0.5, 1e300 FROM t", "BEGIN", "COMMIT", "ROLLBACK",
+        ]
+        let random = TestEntropy(seed: 7)
+        let pieces = ["(", ")", ",", "NOT", "1", "a", "+", "-", "*", "'x'", "AND", "OR", "IS NULL", "IN (1)", "LIKE 'a'"]
+        for _ in 0..<3000 {
+            var words = sources[Int(random.uniform(below: UInt64(sources.count)))].split(separator: " ").map(String.init)
+            let at = Int(random.uniform(below: UInt64(words.count + 1)))
+            words.insert(pieces[Int(random.uniform(below: UInt64(pieces.count)))], at: at)
+            let candidate = words.joined(separator: " ")
+            if (try? Parser.parse(candidate)) != nil { sources.append(candidate) }
+        }
+        for source in sources {
+            for statement in try Parser.parse(source) {
+                let printed = SQLPrinter.print(statement)
+                let reparsed: [Statement]
+                do {
+                    reparsed = try Parser.parse(printed)
+                } catch {
+                    Issue.record("\(source)\nprinted as \(printed)\nwhich does not parse: \(error)")
+                    continue
+                }
+                #expect(reparsed == [statement], "\(source)\nprinted as \(printed)")
+            }
+        }
+    }
+
     /// A seeded fuzzer: valid statements cut, spliced and sprinkled with tokens and
     /// bytes. Every input must parse or throw a SQLError; a crash fails the run.
     @Test func noInputCrashesTheParser() {

@@ -9,6 +9,20 @@ public enum Literal: Equatable, Sendable {
     case boolean(Bool)
 }
 
+/// Where a node came from, for error messages. Two trees that differ only in where
+/// their nodes were written are equal.
+public struct Location: Equatable, Hashable, Sendable, CustomStringConvertible {
+    public var position: SourcePosition
+
+    public init(_ position: SourcePosition) {
+        self.position = position
+    }
+
+    public static func == (lhs: Location, rhs: Location) -> Bool { true }
+    public func hash(into hasher: inout Hasher) {}
+    public var description: String { position.description }
+}
+
 /// A name as written: `unquoted` names compare case-insensitively, quoted ones exactly.
 public struct Name: Equatable, Hashable, Sendable, CustomStringConvertible {
     public var text: String
@@ -57,7 +71,7 @@ public struct CaseBranch: Equatable, Sendable {
 
 public indirect enum Expression: Equatable, Sendable {
     case literal(Literal)
-    case parameter(Int, at: SourcePosition)
+    case parameter(Int, at: Location)
     /// `name` or `table.name`.
     case column(table: Name?, name: Name)
     case unary(UnaryOperator, Expression)

@@ -26,9 +26,9 @@ public enum Evaluator {
         switch expression {
         case let .literal(literal):
             return value(of: literal)
-        case let .parameter(number, position):
+        case let .parameter(number, location):
             guard number <= context.parameters.count else {
-                throw SQLError(.runtime, "the statement uses $\(number) but \(context.parameters.count) parameter(s) were given", at: position, length: 2)
+                throw SQLError(.runtime, "the statement uses $\(number) but \(context.parameters.count) parameter(s) were given", at: location.position, length: 2)
             }
             return context.parameters[number - 1]
         case let .column(table, name):

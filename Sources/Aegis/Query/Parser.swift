@@ -685,7 +685,7 @@ public struct Parser {
             return .literal(.blob(bytes))
         case let .parameter(number):
             advance()
-            return .parameter(number, at: token.position)
+            return .parameter(number, at: Location(token.position))
         case .keyword(.null):
             advance()
             return .literal(.null)
