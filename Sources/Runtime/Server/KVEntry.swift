@@ -1,3 +1,4 @@
+import Aegis
 import Foundation
 
 /// A key-value entry as the REST API stores it: the value (any JSON), its time to
@@ -126,7 +127,7 @@ enum Timestamp {
     }
 
     /// RFC 3339 in UTC with milliseconds, like `2026-11-25T09:30:00.123Z` (the civil
-    /// date from the day count by Howard Hinnant's algorithm; no formatter, no locale).
+    /// date from `CivilCalendar`; no formatter, no locale).
     static func iso8601(milliseconds: Int64) -> String {
         let millisecondsPerDay: Int64 = 86_400_000
         var days = milliseconds / millisecondsPerDay
@@ -135,15 +136,7 @@ enum Timestamp {
             rest += millisecondsPerDay
             days -= 1
         }
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let dayOfEra = z - era * 146_097
-        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36524 - dayOfEra / 146_096) / 365
-        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-        let monthIndex = (5 * dayOfYear + 2) / 153
-        let day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
-        let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
-        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
+        let (year, month, day) = CivilCalendar.date(days)
         func pad(_ value: Int64, _ width: Int) -> String {
             let text = String(value)
             return text.count >= width ? text : String(repeating: "0", count: width - text.count) + text
