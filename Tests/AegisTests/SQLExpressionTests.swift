@@ -30,6 +30,11 @@ import Testing
             ("ltrim('xxa', 'x')", .text("a")), ("hex('ab')", .text("6162")), ("1 < '1'", .integer(1)), ("abs('-3')", .real(3)),
             ("5 % 0", .null), ("5.0 % 2.5", .real(1)), ("cast(0.1 + 0.2 AS TEXT)", .text("0.3")), ("cast(1e20 AS TEXT)", .text("1.0e+20")),
             ("cast(1.0 / 3 AS TEXT)", .text("0.333333333333333")), ("cast(0.00001 AS TEXT)", .text("1.0e-05")),
+            // Rounded from the exact value of the double, as SQLite's printf does.
+            ("cast(9223372036854775807 - 1500.0 AS TEXT)", .text("9.22337203685477e+18")),
+            ("cast(4.9406564584124654e-324 AS TEXT)", .text("4.94065645841247e-324")),
+            ("cast(1.7976931348623157e308 AS TEXT)", .text("1.79769313486232e+308")),
+            ("cast(9.999999999999999e22 AS TEXT)", .text("1.0e+23")), ("cast(123456789012345678.0 AS TEXT)", .text("1.23456789012346e+17")),
             ("date('2026-02-28', '+1 day')", .text("2026-03-01")), ("datetime('2026-01-31 10:00', '+1 month')", .text("2026-03-03 10:00:00")),
             ("strftime('%Y/%j %H:%M', '2024-12-31T23:59:59Z')", .text("2024/366 23:59")), ("julianday('2000-01-01')", .real(2451544.5)),
             ("unixepoch('1970-01-02')", .integer(86400)), ("date(0, 'unixepoch')", .text("1970-01-01")), ("date('2026-13-01')", .null),

@@ -41,16 +41,9 @@ public enum SQLValue: Sendable, Hashable, CustomStringConvertible {
         if value.isNaN { return "NULL" }
         if value.isInfinite { return value > 0 ? "Inf" : "-Inf" }
         if value == 0 { return "0.0" }
-        // Decimal digits and exponent from Swift's shortest round-trip form.
-        var text = String(abs(value))
-        var exponent = 0
-        if let e = text.firstIndex(where: { $0 == "e" || $0 == "E" }) {
-            exponent = Int(text[text.index(after: e)...]) ?? 0
-            text = String(text[..<e])
-        }
-        var digits = text.filter { $0 != "." }
-        let point = text.firstIndex(of: ".").map { text.distance(from: text.startIndex, to: $0) } ?? text.count
-        var decimalExponent = point + exponent // value = 0.digits × 10^decimalExponent
+        // The exact decimal digits of the double (as SQLite's printf rounds the exact
+        // value, not a shortest form): value = 0.digits × 10^decimalExponent.
+        var (digits, decimalExponent) = SQLValue.exactDecimal(abs(value))
         while digits.first == "0" {
             digits.removeFirst()
             decimalExponent -= 1
@@ -93,6 +86,54 @@ public enum SQLValue: Sendable, Hashable, CustomStringConvertible {
             return sign + body + String(repeating: "0", count: decimalExponent - body.count) + ".0"
         }
         return sign + String(body.prefix(decimalExponent)) + "." + String(body.dropFirst(decimalExponent))
+    }
+
+    /// The exact decimal expansion of a positive finite double: its digits, and the
+    /// power of ten such that value = 0.digits × 10^exponent. A double is m·2^e, so the
+    /// digits are those of m·2^e (e ≥ 0) or of m·5^−e shifted −e places (e < 0).
+    static func exactDecimal(_ value: Double) -> (String, Int) {
+        var mantissa = value.significandBitPattern
+        var exponent = Int(value.exponentBitPattern) - 1075
+        if value.exponentBitPattern == 0 {
+            exponent = -1074
+        } else {
+            mantissa |= 1 << 52
+        }
+        var limbs: [UInt32] = [UInt32(truncatingIfNeeded: mantissa), UInt32(truncatingIfNeeded: mantissa >> 32)]
+        func multiply(by factor: UInt32) {
+            var carry: UInt64 = 0
+            for index in limbs.indices {
+                let product = UInt64(limbs[index]) * UInt64(factor) + carry
+                limbs[index] = UInt32(truncatingIfNeeded: product)
+                carry = product >> 32
+            }
+            if carry > 0 { limbs.append(UInt32(carry)) }
+        }
+        var fractionDigits = 0
+        if exponent >= 0 {
+            for _ in 0..<exponent { multiply(by: 2) }
+        } else {
+            for _ in 0..<(-exponent) { multiply(by: 5) }
+            fractionDigits = -exponent
+        }
+        // Base 10^9 chunks, least significant first, by repeated division.
+        var chunks: [UInt32] = []
+        while limbs.contains(where: { $0 != 0 }) {
+            var remainder: UInt64 = 0
+            for index in limbs.indices.reversed() {
+                let current = (remainder << 32) | UInt64(limbs[index])
+                limbs[index] = UInt32(current / 1_000_000_000)
+                remainder = current % 1_000_000_000
+            }
+            chunks.append(UInt32(remainder))
+            while limbs.last == 0 { limbs.removeLast() }
+        }
+        var digits = chunks.last.map { String($0) } ?? "0"
+        for chunk in chunks.dropLast().reversed() {
+            let text = String(chunk)
+            digits += String(repeating: "0", count: 9 - text.count) + text
+        }
+        return (digits, digits.count - fractionDigits)
     }
 
     // MARK: conversions (SQLite's rules)
