@@ -27,7 +27,7 @@ struct MembersList: AsyncParsableCommand {
             (try await client.clusterInfo(), try await client.clusterPeers())
         }
         let list = peers["peers"] as? [[String: Any]] ?? []
-        var rows: [[String]] = [[Output.text(info["node_id"]), Output.text(info["voters"]).isEmpty ? "-" : role(of: info["node_id"], info),
+        var rows: [[String]] = [[Output.text(info["node_id"]), role(of: info["node_id"], info),
                                  Output.text(info["peer_address"]), Output.text(info["http_address"]),
                                  Output.text(info["leader_id"]) == Output.text(info["node_id"]) ? "yes" : "no"]]
         for peer in list {

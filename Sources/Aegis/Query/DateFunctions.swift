@@ -34,7 +34,7 @@ enum DateFunctions {
         case "time": return .text(render("%H:%M:%S", milliseconds))
         case "datetime": return .text(render("%Y-%m-%d %H:%M:%S", milliseconds))
         case "julianday": return .real(Double(milliseconds) / 86_400_000 + 2_440_587.5)
-        case "unixepoch": return .integer(floorDivide(milliseconds, 1000))
+        case "unixepoch": return .integer(CivilCalendar.floorDivide(milliseconds, 1000))
         default: return .text(render(format!, milliseconds))
         }
     }
@@ -72,11 +72,11 @@ enum DateFunctions {
             index += 1
             return true
         }
-        var days: Int64 = daysFromCivil(2000, 1, 1)
+        var days: Int64 = CivilCalendar.days(2000, 1, 1)
         if text.count >= 10, text[4] == "-" {
             guard let year = number(4), expect("-"), let month = number(2), expect("-"), let day = number(2),
-                  (1...12).contains(month), (1...daysIn(year, month)).contains(day) else { return nil }
-            days = daysFromCivil(year, month, day)
+                  (1...12).contains(month), (1...CivilCalendar.daysIn(year, month)).contains(day) else { return nil }
+            days = CivilCalendar.days(year, month, day)
             if index == text.count { return days * 86_400_000 }
             guard expect(" ") || expect("T") || expect("t") else { return nil }
         }
@@ -101,12 +101,12 @@ enum DateFunctions {
     }
 
     static func apply(_ modifier: String, to milliseconds: Int64) -> Int64? {
-        let days = floorDivide(milliseconds, 86_400_000)
-        let (year, month, day) = civilFromDays(days)
+        let days = CivilCalendar.floorDivide(milliseconds, 86_400_000)
+        let (year, month, day) = CivilCalendar.date(days)
         switch modifier {
         case "start of day": return days * 86_400_000
-        case "start of month": return daysFromCivil(year, month, 1) * 86_400_000
-        case "start of year": return daysFromCivil(year, 1, 1) * 86_400_000
+        case "start of month": return CivilCalendar.days(year, month, 1) * 86_400_000
+        case "start of year": return CivilCalendar.days(year, 1, 1) * 86_400_000
         default: break
         }
         let parts = modifier.split(separator: " ", omittingEmptySubsequences: true)
@@ -122,10 +122,10 @@ enum DateFunctions {
             guard amount == amount.rounded() else { return nil }
             let months = Int64(amount) * (unit == "year" ? 12 : 1)
             let total = year * 12 + (month - 1) + months
-            let newYear = floorDivide(total, 12)
+            let newYear = CivilCalendar.floorDivide(total, 12)
             let newMonth = total - newYear * 12 + 1
             // Like SQLite, a day past the month's end rolls into the next month.
-            let shifted = daysFromCivil(newYear, newMonth, 1) + day - 1
+            let shifted = CivilCalendar.days(newYear, newMonth, 1) + day - 1
             return shifted * 86_400_000 + (milliseconds - days * 86_400_000)
         default:
             return nil
@@ -133,9 +133,9 @@ enum DateFunctions {
     }
 
     static func render(_ format: String, _ milliseconds: Int64) -> String {
-        let days = floorDivide(milliseconds, 86_400_000)
+        let days = CivilCalendar.floorDivide(milliseconds, 86_400_000)
         let within = milliseconds - days * 86_400_000
-        let (year, month, day) = civilFromDays(days)
+        let (year, month, day) = CivilCalendar.date(days)
         func pad(_ value: Int64, _ width: Int) -> String {
             let text = String(value)
             return text.count >= width ? text : String(repeating: "0", count: width - text.count) + text
@@ -155,8 +155,8 @@ enum DateFunctions {
             case "M"?: output += pad(within / 60_000 % 60, 2)
             case "S"?: output += pad(within / 1000 % 60, 2)
             case "f"?: output += pad(within / 1000 % 60, 2) + "." + pad(within % 1000, 3)
-            case "j"?: output += pad(days - daysFromCivil(year, 1, 1) + 1, 3)
-            case "s"?: output += String(floorDivide(milliseconds, 1000))
+            case "j"?: output += pad(days - CivilCalendar.days(year, 1, 1) + 1, 3)
+            case "s"?: output += String(CivilCalendar.floorDivide(milliseconds, 1000))
             case "w"?: output += String(((days % 7) + 11) % 7)
             case "%"?: output += "%"
             case let other?: output += "%" + String(other)
@@ -166,10 +166,6 @@ enum DateFunctions {
         return output
     }
 
-    static func floorDivide(_ a: Int64, _ b: Int64) -> Int64 { CivilCalendar.floorDivide(a, b) }
-    static func daysIn(_ year: Int64, _ month: Int64) -> Int64 { CivilCalendar.daysIn(year, month) }
-    static func daysFromCivil(_ year: Int64, _ month: Int64, _ day: Int64) -> Int64 { CivilCalendar.days(year, month, day) }
-    static func civilFromDays(_ days: Int64) -> (Int64, Int64, Int64) { CivilCalendar.date(days) }
 }
 
 extension String {

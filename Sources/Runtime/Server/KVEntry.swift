@@ -77,17 +77,6 @@ struct KVEntry: Equatable {
             + ",\"ttl\":" + (ttlSeconds.map(String.init) ?? "null")
             + ",\"updated_at\":\"" + Timestamp.iso8601(milliseconds: updatedMilliseconds) + "\",\"value\":" + valueJSON + "}"
     }
-
-    /// The entry as the API returns it.
-    var json: [String: Any] {
-        [
-            "key": key,
-            "value": JSONText.decode(valueJSON) ?? NSNull(),
-            "ttl": ttlSeconds.map { $0 as Any } ?? NSNull(),
-            "created_at": Timestamp.iso8601(milliseconds: createdMilliseconds),
-            "updated_at": Timestamp.iso8601(milliseconds: updatedMilliseconds),
-        ]
-    }
 }
 
 enum JSONText {

@@ -100,7 +100,7 @@ struct RESTRoutes: Sendable {
             : try await host.call(.scan(prefix: prefixBytes, limit: limit), timeout: timeout).get()
         guard case let .entries(pairs, matched) = result else { throw unexpected(result) }
         let now = Timestamp.nowMilliseconds()
-        var entries: [[String: Any]] = []
+        var entries: [String] = []
         var expired = 0
         for pair in pairs {
             let key = String(decoding: pair.key, as: UTF8.self)
@@ -110,9 +110,9 @@ struct RESTRoutes: Sendable {
                 removeExpired(pair.key, pair.value)
                 continue
             }
-            entries.append(entry.json)
+            entries.append(entry.jsonText)
         }
-        return JSONResponse.make(["keys": entries, "total": matched - expired])
+        return JSONResponse.text("{\"keys\":[" + entries.joined(separator: ",") + "],\"total\":\(matched - expired)}")
     }
 
     private func batchGet(_ request: Request) async throws -> Response {
@@ -120,16 +120,16 @@ struct RESTRoutes: Sendable {
         let keys = try JSONBody.strings(body, "keys", max: RESTRoutes.batchKeysMax)
         var reads: [(String, EventLoopFuture<KVResult>)] = []
         for key in keys { reads.append((key, host.call(.get(key: try KeyInput.bytes(key)), timeout: timeout))) }
-        var entries: [[String: Any]] = []
+        var entries: [String] = []
         let now = Timestamp.nowMilliseconds()
         for (key, future) in reads {
             let result = try await future.get()
             guard case let .value(stored) = result else { throw unexpected(result) }
             if let stored, let entry = KVEntry.decode(key: key, stored: stored), !entry.isExpired(nowMilliseconds: now) {
-                entries.append(entry.json)
+                entries.append(entry.jsonText)
             }
         }
-        return JSONResponse.make(["entries": entries])
+        return JSONResponse.text("{\"entries\":[" + entries.joined(separator: ",") + "]}")
     }
 
     private func batchSet(_ request: Request) async throws -> Response {
@@ -187,7 +187,7 @@ struct RESTRoutes: Sendable {
             let swapped = try await host.call(.compareAndSet(key: keyBytes, expected: stored, new: try entry.storedChecked()),
                 timeout: timeout).get()
             if case .compareAndSet(true, _) = swapped {
-                return JSONResponse.make(["success": true, "key": input.key, "entry": entry.json])
+                return JSONResponse.text("{\"entry\":" + entry.jsonText + ",\"key\":" + JSONText.quote(input.key) + ",\"success\":true}")
             }
             // Someone wrote between the read and the swap: read again.
         }
