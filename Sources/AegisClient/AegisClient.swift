@@ -108,6 +108,31 @@ public final class AegisClient: @unchecked Sendable {
         return (false, current)
     }
 
+    // MARK: SQL
+
+    /// One statement's answer: column names, rows of JSON values (NSNull for NULL,
+    /// NSNumber, String), and how many rows it changed.
+    public struct QueryAnswer: @unchecked Sendable {
+        public var columns: [String]
+        public var rows: [[Any]]
+        public var rowsAffected: Int
+        public var executionMilliseconds: Double
+    }
+
+    /// Runs `sql` (with `$1, $2…` bound to `parametersJSON`, each a JSON value) on the
+    /// cluster. A write is sent with a request id, so a retry applies it once.
+    public func query(_ sql: String, parametersJSON: [String] = []) async throws(ClientError) -> QueryAnswer {
+        var parameters: [Any] = []
+        for parameter in parametersJSON { parameters.append(try Self.parseJSON(parameter)) }
+        let answer = try await send(.POST, "/api/v1/query", body: ["sql": sql, "params": parameters], idempotent: true)
+        guard let data = answer["data"] as? [String: Any], let columns = data["columns"] as? [String],
+              let rows = data["rows"] as? [[Any]], let affected = data["rows_affected"] as? Int else {
+            throw .invalidResponse("a query answer without data.columns, data.rows and data.rows_affected")
+        }
+        return QueryAnswer(columns: columns, rows: rows, rowsAffected: affected,
+                           executionMilliseconds: answer["execution_time_ms"] as? Double ?? 0)
+    }
+
     // MARK: cluster
 
     /// `/api/v1/cluster/info` of the node that answers, as JSON.

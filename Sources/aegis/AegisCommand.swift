@@ -25,7 +25,7 @@ struct AegisCommand: AsyncParsableCommand {
                          request, 2 bad input, 5 no node could be reached.
             """,
         version: version,
-        subcommands: [ServerCommand.self, KVCommand.self, StatusCommand.self, ClusterCommand.self, SimCommand.self]
+        subcommands: [ServerCommand.self, SQLCommand.self, KVCommand.self, StatusCommand.self, ClusterCommand.self, SimCommand.self]
     )
 
     /// Parses and runs, mapping every failure to one of the documented exit codes:

@@ -102,6 +102,11 @@ enum KVCodec {
             writer.write(UInt8(8))
             writer.write(lengthPrefixed: prefix)
             writer.write(UInt32(clamping: limit))
+        case let .sql(text, parameters, readOnly):
+            writer.write(UInt8(9))
+            writer.write(lengthPrefixed: Array(text.utf8))
+            writer.write(lengthPrefixed: RowLayout.encode(parameters))
+            writer.write(UInt8(readOnly ? 1 : 0))
         }
     }
 
@@ -133,6 +138,13 @@ enum KVCodec {
                 throw .invalid("scan limit \(limit) outside 1...\(KVLimits.scanEntriesMax)")
             }
             return .scan(prefix: prefix, limit: limit)
+        case 9:
+            let text = String(decoding: try reader.readLengthPrefixed(maximumCount: KVLimits.sqlTextBytesMax), as: UTF8.self)
+            let parameterBytes = try reader.readLengthPrefixed(maximumCount: KVLimits.sqlTextBytesMax)
+            guard let parameters = try? RowLayout.decode(parameterBytes), parameters.count <= KVLimits.sqlParametersMax else {
+                throw .invalid("malformed SQL parameters")
+            }
+            return .sql(text: text, parameters: parameters, readOnly: try reader.readUInt8() != 0)
         case let tag: throw .invalid("unknown operation \(tag)")
         }
     }
@@ -171,6 +183,17 @@ enum KVCodec {
                 writer.write(lengthPrefixed: pair.value)
             }
             writer.write(UInt64(matched))
+        case let .sql(results, error):
+            writer.write(UInt8(10))
+            writer.write(UInt32(results.count))
+            for result in results {
+                writer.write(UInt32(result.columns.count))
+                for column in result.columns { writer.write(lengthPrefixed: Array(column.utf8)) }
+                writer.write(UInt32(result.rows.count))
+                for row in result.rows { writer.write(lengthPrefixed: RowLayout.encode(row)) }
+                writer.write(UInt64(result.rowsAffected))
+            }
+            writeOptional(error.map { Array($0.utf8) }, into: &writer)
         }
     }
 
@@ -203,6 +226,30 @@ enum KVCodec {
             let matched = try reader.readUInt64()
             guard matched >= UInt64(count), matched <= UInt64(Int.max) else { throw .invalid("a scan matched \(matched) keys but returned \(count)") }
             return .entries(pairs, matched: Int(matched))
+        case 10:
+            let count = Int(try reader.readUInt32())
+            guard count <= KVLimits.sqlReplyBytesMax else { throw .invalid("\(count) SQL results") }
+            var results: [QueryResult] = []
+            for _ in 0..<count {
+                var result = QueryResult()
+                let columns = Int(try reader.readUInt32())
+                guard columns <= KVLimits.sqlReplyBytesMax else { throw .invalid("\(columns) SQL columns") }
+                for _ in 0..<columns {
+                    result.columns.append(String(decoding: try reader.readLengthPrefixed(maximumCount: KVLimits.sqlReplyBytesMax), as: UTF8.self))
+                }
+                let rows = Int(try reader.readUInt32())
+                guard rows <= KVLimits.sqlReplyBytesMax else { throw .invalid("\(rows) SQL rows") }
+                for _ in 0..<rows {
+                    guard let row = try? RowLayout.decode(try reader.readLengthPrefixed(maximumCount: KVLimits.sqlReplyBytesMax)) else {
+                        throw .invalid("a malformed SQL row")
+                    }
+                    result.rows.append(row)
+                }
+                result.rowsAffected = Int(clamping: try reader.readUInt64())
+                results.append(result)
+            }
+            let error = try readOptional(&reader, maximumCount: KVLimits.sqlReplyBytesMax).map { String(decoding: $0, as: UTF8.self) }
+            return .sql(results, error: error)
         case let tag: throw .invalid("unknown result \(tag)")
         }
     }
@@ -220,10 +267,10 @@ enum KVCodec {
         }
     }
 
-    private static func readOptional(_ reader: inout ByteReader) throws(DecodeError) -> [UInt8]? {
+    private static func readOptional(_ reader: inout ByteReader, maximumCount: Int = KVLimits.valueBytesMax) throws(DecodeError) -> [UInt8]? {
         switch try reader.readUInt8() {
         case 0: return nil
-        case 1: return try reader.readLengthPrefixed(maximumCount: KVLimits.valueBytesMax)
+        case 1: return try reader.readLengthPrefixed(maximumCount: maximumCount)
         case let flag: throw .invalid("optional flag \(flag)")
         }
     }

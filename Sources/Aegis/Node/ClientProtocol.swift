@@ -17,10 +17,15 @@ public enum KVOperation: Sendable, Equatable, CustomStringConvertible {
     case status
     /// Keys starting with `prefix`, in key order, at most `limit` of them (a read).
     case scan(prefix: [UInt8], limit: Int)
+    /// SQL statements with their parameters. `readOnly` (every statement a SELECT or
+    /// EXPLAIN) is served like a read; anything else goes through the log and every
+    /// replica runs it.
+    case sql(text: String, parameters: [SQLValue], readOnly: Bool)
 
     public var isRead: Bool {
         switch self {
         case .get, .scan: return true
+        case let .sql(_, _, readOnly): return readOnly
         default: return false
         }
     }
@@ -36,6 +41,7 @@ public enum KVOperation: Sendable, Equatable, CustomStringConvertible {
         case let .transferLeadership(target): return "transfer-leadership \(target)"
         case .status: return "status"
         case let .scan(prefix, limit): return "scan \(KVText.show(prefix))* limit \(limit)"
+        case let .sql(text, parameters, _): return "sql \(text.prefix(200))" + (parameters.isEmpty ? "" : " \(parameters)")
         }
     }
 }
@@ -66,6 +72,8 @@ public enum KVResult: Sendable, Equatable, CustomStringConvertible {
     /// A scan's first entries in key order, and how many keys matched in all. Fewer
     /// entries than asked for (with more matching) means the reply hit its byte bound.
     case entries([KVPair], matched: Int)
+    /// The results of the SQL statements that ran, and the error that stopped the rest.
+    case sql([QueryResult], error: String?)
 
     public var description: String {
         switch self {
@@ -79,6 +87,7 @@ public enum KVResult: Sendable, Equatable, CustomStringConvertible {
         case .sessionExpired: return "session expired"
         case let .status(status): return "status \(status)"
         case let .entries(pairs, matched): return "\(pairs.count) of \(matched) entries"
+        case let .sql(results, error): return "\(results.count) sql result(s)" + (error.map { ": \($0)" } ?? "")
         }
     }
 }
@@ -146,6 +155,10 @@ public enum KVLimits {
     /// reply pass `scanReplyBytesMax` (a reply must fit in one network message).
     public static let scanEntriesMax = 1000
     public static let scanReplyBytesMax = 512 * 1024
+    /// SQL text of one request, and the encoded results of one reply.
+    public static let sqlTextBytesMax = 1 << 20
+    public static let sqlParametersMax = 1000
+    public static let sqlReplyBytesMax = 4 << 20
 }
 
 enum KVText {

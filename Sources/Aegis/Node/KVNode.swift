@@ -210,7 +210,7 @@ public final class KVNode: NodeProcess {
             return
         }
         switch request.operation {
-        case .get, .scan:
+        case .get, .scan, .sql(_, _, readOnly: true):
             waitingReads.append(PendingRead(client: client, request: request, index: nil))
             if readRoundInFlight == nil { startReadRound() }
         case .status:
@@ -222,7 +222,7 @@ public final class KVNode: NodeProcess {
                 : .unavailable("\(target) is not a voter this leader can hand over to"))
         case let .changeMembership(change):
             propose(request, from: client, result: raft.proposeConfigurationChange(change))
-        case .put, .delete, .compareAndSet:
+        case .put, .delete, .compareAndSet, .sql:
             if let cached = stateMachine.sessionResult(clientID: request.clientID, sequence: request.sequence) {
                 // A retry of a write already applied: answer from the session.
                 respond(to: client, request, .ok(cached))
@@ -264,6 +264,7 @@ public final class KVNode: NodeProcess {
         switch read.request.operation {
         case let .get(key): result = .value(stateMachine.read(key))
         case let .scan(prefix, limit): result = stateMachine.scan(prefix: prefix, limit: limit)
+        case let .sql(text, parameters, _): result = stateMachine.readSQL(text, parameters)
         default: return
         }
         observations.readsServed.append((read.request.clientID, read.request.sequence, stateMachine.appliedIndex))

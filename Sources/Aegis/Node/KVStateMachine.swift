@@ -14,6 +14,8 @@ public final class KVStateMachine {
     private(set) var data: [[UInt8]: [UInt8]] = [:]
     private(set) var sessions: [UInt64: Session] = [:]
     public private(set) var appliedIndex = LogIndex.zero
+    /// The SQL tables, run by every replica in log order.
+    let sql = SQLReplica()
 
     public init(sessionsMax: Int = 10_000) {
         precondition(sessionsMax >= 1, "keep at least one session")
@@ -107,6 +109,8 @@ public final class KVStateMachine {
             return .compareAndSet(succeeded: true, current: new)
         case let .scan(prefix, limit):
             return scan(prefix: prefix, limit: limit)
+        case let .sql(text, parameters, _):
+            return sql.execute(text, parameters)
         case .changeMembership, .transferLeadership, .status:
             return .membershipChanged
         }
@@ -114,10 +118,17 @@ public final class KVStateMachine {
 
     // MARK: snapshots
 
+    /// Runs read-only SQL (SELECT, EXPLAIN) against the applied state.
+    public func readSQL(_ text: String, _ parameters: [SQLValue]) -> KVResult {
+        sql.execute(text, parameters)
+    }
+
     /// The whole state, in key order (never hash order), so equal states give equal bytes.
+    /// Version 2 adds the SQL keys after the sessions; without SQL data, version 1.
     public func snapshot() -> [UInt8] {
+        let sqlPairs = sql.pairs()
         var writer = ByteWriter(capacity: 64 + data.count * 16)
-        writer.write(UInt8(1))
+        writer.write(UInt8(sqlPairs.isEmpty ? 1 : 2))
         writer.write(appliedIndex.rawValue)
         writer.write(UInt8(evictedAny ? 1 : 0))
         writer.write(UInt32(data.count))
@@ -133,6 +144,13 @@ public final class KVStateMachine {
             writer.write(session.lastAppliedIndex.rawValue)
             KVCodec.encode(session.lastResult, into: &writer)
         }
+        if !sqlPairs.isEmpty {
+            writer.write(UInt64(sqlPairs.count))
+            for pair in sqlPairs {
+                writer.write(lengthPrefixed: pair.key)
+                writer.write(lengthPrefixed: pair.value)
+            }
+        }
         return writer.bytes
     }
 
@@ -141,9 +159,11 @@ public final class KVStateMachine {
         var freshData: [[UInt8]: [UInt8]] = [:]
         var freshSessions: [UInt64: Session] = [:]
         var evicted = false
+        var sqlPairs: [(key: [UInt8], value: [UInt8])] = []
         if !bytes.isEmpty {
             var reader = ByteReader(bytes)
-            guard try reader.readUInt8() == 1 else { throw .invalid("unknown snapshot version") }
+            let version = try reader.readUInt8()
+            guard version == 1 || version == 2 else { throw .invalid("unknown snapshot version") }
             guard try reader.readUInt64() == index.rawValue else { throw .invalid("snapshot index does not match") }
             evicted = try reader.readUInt8() != 0
             let keys = Int(try reader.readUInt32())
@@ -159,8 +179,17 @@ public final class KVStateMachine {
                 let result = try KVCodec.decodeResult(from: &reader)
                 freshSessions[clientID] = Session(lastSequence: sequence, lastResult: result, lastAppliedIndex: appliedAt)
             }
+            if version == 2 {
+                let count = try reader.readUInt64()
+                guard count <= UInt64(bytes.count) else { throw .invalid("\(count) SQL keys in a snapshot of \(bytes.count) bytes") }
+                for _ in 0..<count {
+                    let key = try reader.readLengthPrefixed(maximumCount: 1 << 20)
+                    sqlPairs.append((key, try reader.readLengthPrefixed(maximumCount: 16 << 20)))
+                }
+            }
             guard reader.isAtEnd else { throw .invalid("trailing bytes in a snapshot") }
         }
+        try sql.restore(sqlPairs)
         data = freshData
         sessions = freshSessions
         evictedAny = evicted

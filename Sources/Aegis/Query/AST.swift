@@ -87,6 +87,18 @@ public indirect enum Expression: Equatable, Sendable {
     case function(name: Name, arguments: [Expression], distinct: Bool, star: Bool)
     case cast(Expression, TypeName)
     case caseWhen(base: Expression?, branches: [CaseBranch], otherwise: Expression?)
+    /// Bound forms, which only the binder makes (the parser never does): a column of
+    /// the current row (`depth` 0) or of an enclosing query's row, by position, with
+    /// the affinity of its declared type.
+    case slot(depth: Int, index: Int, affinity: Evaluator.Affinity?)
+    /// A subquery the binder planned (`id` in the statement's plan): its first value
+    /// (`.scalar`), whether it has rows (`.exists`), or whether `operand` is among its
+    /// values (`.membership`).
+    case subplan(id: Int, use: SubplanUse, operand: Expression?, negated: Bool)
+}
+
+public enum SubplanUse: String, Equatable, Sendable {
+    case scalar, exists, membership
 }
 
 public struct OrderTerm: Equatable, Sendable {
@@ -120,10 +132,19 @@ public indirect enum TableReference: Equatable, Sendable {
     case join(TableReference, JoinKind, TableReference, JoinConstraint)
 }
 
+/// Where each result expression was written (UTF-8 offsets into the statement text), so
+/// an unnamed result column can be named by its text, as SQLite names it. Never makes
+/// two trees unequal.
+public struct SourceSpans: Equatable, Sendable {
+    public var ranges: [Range<Int>?] = []
+    public static func == (lhs: SourceSpans, rhs: SourceSpans) -> Bool { true }
+}
+
 /// One SELECT … FROM … WHERE … GROUP BY … HAVING …, or a VALUES list.
 public struct SelectCore: Equatable, Sendable {
     public var distinct = false
     public var columns: [ResultColumn] = []
+    public var columnSpans = SourceSpans()
     public var from: TableReference?
     public var filter: Expression?
     public var groupBy: [Expression] = []

@@ -257,7 +257,8 @@ public struct Catalog: Equatable, Sendable {
     static func walk(_ expression: Expression, _ transform: (Expression) -> Expression) -> Expression {
         func go(_ node: Expression) -> Expression {
             switch node {
-            case .literal, .parameter, .column, .exists, .subquery: return transform(node)
+            case .literal, .parameter, .column, .exists, .subquery, .slot: return transform(node)
+            case let .subplan(id, use, operand, negated): return transform(.subplan(id: id, use: use, operand: operand.map(go), negated: negated))
             case let .unary(op, operand): return transform(.unary(op, go(operand)))
             case let .binary(op, left, right): return transform(.binary(op, go(left), go(right)))
             case let .isNull(operand, negated): return transform(.isNull(go(operand), negated: negated))

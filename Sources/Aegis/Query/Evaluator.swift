@@ -2,6 +2,12 @@
 /// column's value and run a subquery (the executor provides both).
 public struct EvaluationContext {
     public var parameters: [SQLValue]
+    /// The current row, which bound `.slot(depth: 0, …)` columns read.
+    public var row: [SQLValue] = []
+    /// Rows of the enclosing queries, innermost first (`.slot(depth: 1, …)` is `outer[0]`).
+    public var outer: [[SQLValue]] = []
+    /// Runs a planned subquery in this context (the executor provides it).
+    public var subplan: ((Int, EvaluationContext) throws(SQLError) -> [[SQLValue]])?
     public var column: (Name?, Name) throws(SQLError) -> SQLValue
     public var subquery: (Select) throws(SQLError) -> [[SQLValue]]
 
@@ -33,6 +39,22 @@ public enum Evaluator {
             return context.parameters[number - 1]
         case let .column(table, name):
             return try context.column(table, name)
+        case let .slot(depth, index, _):
+            return depth == 0 ? context.row[index] : context.outer[depth - 1][index]
+        case let .subplan(id, use, operand, negated):
+            guard let run = context.subplan else { throw SQLError(.runtime, "a subquery needs a query to run in") }
+            switch use {
+            case .exists:
+                return SQLValue.boolean(try !run(id, context).isEmpty != negated)
+            case .scalar:
+                guard let first = try run(id, context).first else { return .null }
+                return first[0]
+            case .membership:
+                guard let operand else { return .null }
+                let value = try evaluate(operand, context)
+                let rows = try run(id, context)
+                return SQLValue.boolean(membership(value, in: rows.map { applyAffinity(value, affinity(of: operand), $0[0], nil).1 }, negated: negated))
+            }
         case let .unary(op, operand):
             let value = try evaluate(operand, context)
             switch op {
@@ -137,6 +159,8 @@ public enum Evaluator {
 
     static func affinity(of expression: Expression) -> Affinity? {
         switch expression {
+        case let .slot(_, _, affinity):
+            return affinity
         case let .cast(_, type):
             switch type {
             case .integer, .bigint, .real, .double, .decimal, .boolean: return .numeric

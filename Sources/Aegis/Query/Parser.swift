@@ -416,7 +416,12 @@ public struct Parser {
         }
         try expect(.select)
         if take(.distinct) { core.distinct = true } else { _ = take(.all) }
-        repeat { core.columns.append(try resultColumn()) } while take(.symbol(.comma))
+        repeat {
+            let start = current.position.offset
+            let column = try resultColumn()
+            core.columns.append(column)
+            core.columnSpans.ranges.append(start..<current.position.offset)
+        } while take(.symbol(.comma))
         if take(.from) { core.from = try fromClause() }
         if take(.where) { core.filter = try expression() }
         if take(.group) {

@@ -134,6 +134,14 @@ public enum SQLPrinter {
             }
         case let .parameter(number, _): return "$\(number)"
         case let .column(table, name): return (table.map { quote($0) + "." } ?? "") + quote(name)
+        // Bound forms only appear in EXPLAIN output, which names columns itself.
+        case let .slot(depth, index, _): return depth == 0 ? "#\(index)" : "#\(depth).\(index)"
+        case let .subplan(id, use, operand, negated):
+            switch use {
+            case .scalar: return "(subquery \(id))"
+            case .exists: return (negated ? "NOT " : "") + "EXISTS (subquery \(id))"
+            case .membership: return "(" + (operand.map(print) ?? "NULL") + (negated ? " NOT IN" : " IN") + " (subquery \(id)))"
+            }
         case let .unary(op, operand):
             return op == .not ? "(NOT " + print(operand) + ")" : "(" + op.rawValue + print(operand) + ")"
         case let .binary(op, left, right): return "(" + print(left) + " " + op.rawValue + " " + print(right) + ")"

@@ -30,6 +30,10 @@ public struct SQLError: Error, Equatable, Sendable, CustomStringConvertible {
         case limit
         /// Anything else found while running (division by zero is NULL, not this).
         case runtime
+        /// The transaction lost to a concurrent one and was rolled back: retry it.
+        case conflict
+        /// The storage below failed (a disk error or damage); the statement did nothing.
+        case storage
     }
 
     public var kind: Kind
@@ -69,5 +73,19 @@ public struct SQLError: Error, Equatable, Sendable, CustomStringConvertible {
 extension String {
     fileprivate var replacingTabs: String {
         String(map { $0 == "\t" ? " " : $0 })
+    }
+}
+
+extension SQLError {
+    /// A storage failure as the SQL user sees it.
+    init(_ error: StorageError) {
+        switch error {
+        case .conflict:
+            self.init(.conflict, "the transaction conflicted with a concurrent one and was rolled back; run it again")
+        case .keyTooLarge, .valueTooLarge, .batchTooLarge, .emptyKey:
+            self.init(.limit, error.description)
+        default:
+            self.init(.storage, error.description)
+        }
     }
 }

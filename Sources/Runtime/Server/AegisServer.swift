@@ -113,10 +113,10 @@ public enum AegisServer {
 
 /// An exclusive lock on a data directory (flock on `LOCK`), so two processes never
 /// run one node's data at once.
-struct DataDirectoryLock {
+public struct DataDirectoryLock {
     let descriptor: Int32
 
-    init(directory: String) throws {
+    public init(directory: String) throws {
         if mkdir(directory, 0o755) != 0 && errno != EEXIST {
             throw AegisServer.StartError.failed("cannot create the data directory \(directory): \(String(cString: strerror(errno))); choose another with --data-dir")
         }
@@ -131,7 +131,7 @@ struct DataDirectoryLock {
         }
     }
 
-    func release() {
+    public func release() {
         flock(descriptor, LOCK_UN)
         close(descriptor)
     }

@@ -135,6 +135,9 @@ public final class Transaction {
     /// Position in `entries` by key, once out of order. Looked up, never iterated.
     private var index: [[UInt8]: Int] = [:]
     private var readKeys = Set<[UInt8]>()
+    /// While a statement runs: how to take back each write it buffered (SQL statements
+    /// are atomic inside a transaction). `previous` nil: the write appended an entry.
+    private var undoLog: [(position: Int, previous: [UInt8]??)]?
     private var readRanges: [(start: [UInt8], end: [UInt8]?)] = []
 
     init(store: MVCCStore, id: UInt64, isolation: IsolationLevel, start: Timestamp) {
@@ -163,10 +166,12 @@ public final class Transaction {
     private func buffer(_ key: [UInt8], _ value: [UInt8]?) {
         if ascending {
             if entries.isEmpty || compareBytes(entries[entries.count - 1].key, key) < 0 {
+                undoLog?.append((entries.count, nil))
                 entries.append(KeyWrite(key: key, value: value))
                 return
             }
             if let found = position(of: key) {
+                undoLog?.append((found, .some(entries[found].value)))
                 entries[found].value = value
                 return
             }
@@ -174,11 +179,40 @@ public final class Transaction {
             for (position, entry) in entries.enumerated() { index[entry.key] = position }
         }
         if let found = index[key] {
+            undoLog?.append((found, .some(entries[found].value)))
             entries[found].value = value
         } else {
+            undoLog?.append((entries.count, nil))
             index[key] = entries.count
             entries.append(KeyWrite(key: key, value: value))
         }
+    }
+
+    /// Marks the start of a statement whose writes `undoStatement()` can take back.
+    public func beginStatement() {
+        undoLog = []
+    }
+
+    /// Keeps the running statement's writes.
+    public func endStatement() {
+        undoLog = nil
+    }
+
+    /// Takes back every write since `beginStatement()` (newest first), leaving the
+    /// transaction as it was before the statement. Its reads stay recorded: validating
+    /// more than was needed is safe.
+    public func undoStatement() {
+        guard let log = undoLog else { return }
+        for (position, previous) in log.reversed() {
+            if let previous {
+                entries[position].value = previous
+            } else {
+                precondition(position == entries.count - 1, "statement undo out of order")
+                let removed = entries.removeLast()
+                if !ascending { index[removed.key] = nil }
+            }
+        }
+        undoLog = nil
     }
 
     public func get(_ key: [UInt8]) throws(StorageError) -> [UInt8]? {

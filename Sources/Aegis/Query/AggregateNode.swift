@@ -1,0 +1,163 @@
+/// GROUP BY and aggregates: rows folded into one accumulator per group, groups given in
+/// the order of their keys (as SQLite gives them), never in a hash table's order.
+
+/// One aggregate call, its arguments bound to the input row.
+struct AggregateCall: Equatable {
+    /// count, sum, total, avg, min, max, group_concat; or `any` for a bare column
+    /// (SQLite's: the value from some row of the group, here the last).
+    var function: String
+    var arguments: [Expression]
+    var distinct: Bool
+    var star: Bool
+
+    var text: String {
+        function + "(" + (distinct ? "DISTINCT " : "") + (star ? "*" : arguments.map(SQLPrinter.print).joined(separator: ", ")) + ")"
+    }
+}
+
+struct Accumulator {
+    var count: Int64 = 0
+    var integerSum: Int64 = 0
+    var realSum: Double = 0
+    var sawReal = false
+    var overflowed = false
+    var extreme: SQLValue = .null
+    var pieces: [String] = []
+    var separator = ","
+    var last: SQLValue = .null
+    var seen: Set<SQLValue>?
+
+    mutating func add(_ call: AggregateCall, _ values: [SQLValue]) throws(SQLError) {
+        if call.star {
+            count += 1
+            return
+        }
+        let value = values.first ?? .null
+        if call.function == "any" {
+            last = value
+            return
+        }
+        if value.isNull { return }
+        if call.distinct {
+            if seen == nil { seen = [] }
+            guard seen!.insert(value).inserted else { return }
+        }
+        count += 1
+        switch call.function {
+        case "sum", "total", "avg":
+            if case let .integer(number) = value, !sawReal, !overflowed {
+                let (sum, overflow) = integerSum.addingReportingOverflow(number)
+                if overflow {
+                    overflowed = true
+                    realSum = Double(integerSum) + Double(number)
+                } else {
+                    integerSum = sum
+                }
+            } else {
+                if !sawReal && !overflowed { realSum = Double(integerSum) }
+                sawReal = true
+                realSum += value.asDouble
+            }
+        case "min":
+            if extreme.isNull || SQLValue.order(value, extreme) < 0 { extreme = value }
+        case "max":
+            if extreme.isNull || SQLValue.order(value, extreme) > 0 { extreme = value }
+        case "group_concat":
+            pieces.append(value.description)
+            if values.count > 1 { separator = values[1].isNull ? "" : values[1].description }
+        default:
+            break
+        }
+    }
+
+    func result(_ call: AggregateCall) throws(SQLError) -> SQLValue {
+        switch call.function {
+        case "count": return .integer(count)
+        case "any": return last
+        case "min", "max": return extreme
+        case "group_concat": return count == 0 ? .null : .text(pieces.joined(separator: separator))
+        case "total": return .real(sawReal || overflowed ? realSum : Double(integerSum))
+        case "avg": return count == 0 ? .null : .real((sawReal || overflowed ? realSum : Double(integerSum)) / Double(count))
+        case "sum":
+            if count == 0 { return .null }
+            if overflowed && !sawReal { throw SQLError(.runtime, "integer overflow in sum(); use total() for a REAL sum") }
+            return sawReal ? .real(realSum) : .integer(integerSum)
+        default:
+            throw SQLError(.name, "there is no aggregate \(call.function)()")
+        }
+    }
+}
+
+final class AggregateNode: PlanNode {
+    let source: PlanNode
+    let groupKeys: [Expression]
+    let aggregates: [AggregateCall]
+    private var output: [[SQLValue]] = []
+    private var position = 0
+
+    init(_ source: PlanNode, groupKeys: [Expression], aggregates: [AggregateCall]) {
+        self.source = source
+        self.groupKeys = groupKeys
+        self.aggregates = aggregates
+        super.init()
+        estimatedRows = groupKeys.isEmpty ? 1 : max(1, source.estimatedRows / 10)
+    }
+
+    override func open(_ run: QueryRun) throws(SQLError) {
+        try source.open(run)
+        var keys: [[SQLValue]] = []
+        var states: [[Accumulator]] = []
+        /// Group position by key: looked up, never iterated.
+        var groups: [[SQLValue]: Int] = [:]
+        let fresh = Array(repeating: Accumulator(), count: aggregates.count)
+        while let row = try source.next() {
+            let context = run.context(row)
+            var key: [SQLValue] = []
+            key.reserveCapacity(groupKeys.count)
+            for expression in groupKeys { key.append(try Evaluator.evaluate(expression, context)) }
+            let group: Int
+            if let found = groups[key] {
+                group = found
+            } else {
+                group = keys.count
+                groups[key] = group
+                try run.budget.charge(key, for: "GROUP BY")
+                keys.append(key)
+                states.append(fresh)
+            }
+            for (index, call) in aggregates.enumerated() {
+                var values: [SQLValue] = []
+                for argument in call.arguments { values.append(try Evaluator.evaluate(argument, context)) }
+                try states[group][index].add(call, values)
+            }
+        }
+        if groupKeys.isEmpty && keys.isEmpty {
+            keys.append([])
+            states.append(fresh)
+        }
+        let order = keys.indices.sorted { a, b in
+            let comparison = SortNode.compare(keys[a], keys[b], groupKeys.indices.map { SortKey(index: $0, descending: false, nullsFirst: true) })
+            return comparison != 0 ? comparison < 0 : a < b
+        }
+        output = []
+        output.reserveCapacity(order.count)
+        for group in order {
+            var row = keys[group]
+            for (index, call) in aggregates.enumerated() { row.append(try states[group][index].result(call)) }
+            output.append(row)
+        }
+        position = 0
+    }
+
+    override func next() throws(SQLError) -> [SQLValue]? {
+        guard position < output.count else { return nil }
+        position += 1
+        return output[position - 1]
+    }
+
+    override var explanation: String {
+        (groupKeys.isEmpty ? "AGGREGATE " : "GROUP BY " + groupKeys.map(SQLPrinter.print).joined(separator: ", ") + " COMPUTING ")
+            + aggregates.map(\.text).joined(separator: ", ")
+    }
+    override var children: [PlanNode] { [source] }
+}

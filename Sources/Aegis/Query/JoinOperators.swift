@@ -1,0 +1,267 @@
+/// Joins. A joined row is the left row followed by the right row; an outer join pads the
+/// missing side with NULLs. Three methods, chosen by the planner:
+/// - nested loop: the right side held in memory, every pair tried (any condition);
+/// - hash: the right side held in a hash table on the equality keys;
+/// - index nested loop: for each left row, the right table read by key (no memory).
+
+final class NestedLoopJoinNode: PlanNode {
+    let left: PlanNode
+    let right: PlanNode
+    let kind: JoinKind
+    let predicate: Expression?
+    let leftWidth: Int
+    let rightWidth: Int
+    private var run: QueryRun?
+    private var rightRows: [[SQLValue]] = []
+    private var rightMatched: [Bool] = []
+    private var current: [SQLValue]?
+    private var currentMatched = false
+    private var rightPosition = 0
+    private var leftDone = false
+    private var unmatchedPosition = 0
+
+    init(_ left: PlanNode, _ kind: JoinKind, _ right: PlanNode, predicate: Expression?, leftWidth: Int, rightWidth: Int) {
+        self.left = left
+        self.right = right
+        self.kind = kind
+        self.predicate = predicate
+        self.leftWidth = leftWidth
+        self.rightWidth = rightWidth
+        super.init()
+        estimatedRows = predicate == nil ? left.estimatedRows * right.estimatedRows : max(left.estimatedRows, right.estimatedRows)
+    }
+
+    override func open(_ run: QueryRun) throws(SQLError) {
+        self.run = run
+        try right.open(run)
+        rightRows = []
+        while let row = try right.next() {
+            try run.budget.charge(row, for: "join")
+            rightRows.append(row)
+        }
+        rightMatched = Array(repeating: false, count: rightRows.count)
+        try left.open(run)
+        current = nil
+        leftDone = false
+        unmatchedPosition = 0
+    }
+
+    override func next() throws(SQLError) -> [SQLValue]? {
+        guard let run else { return nil }
+        while !leftDone {
+            if current == nil {
+                guard let row = try left.next() else {
+                    leftDone = true
+                    break
+                }
+                current = row
+                currentMatched = false
+                rightPosition = 0
+            }
+            let leftRow = current!
+            while rightPosition < rightRows.count {
+                let index = rightPosition
+                rightPosition += 1
+                let joined = leftRow + rightRows[index]
+                if try run.holds(predicate, joined) {
+                    currentMatched = true
+                    rightMatched[index] = true
+                    return joined
+                }
+            }
+            current = nil
+            if !currentMatched && (kind == .left || kind == .full) {
+                return leftRow + Array(repeating: .null, count: rightWidth)
+            }
+        }
+        if kind == .right || kind == .full {
+            while unmatchedPosition < rightRows.count {
+                let index = unmatchedPosition
+                unmatchedPosition += 1
+                if !rightMatched[index] { return Array(repeating: .null, count: leftWidth) + rightRows[index] }
+            }
+        }
+        return nil
+    }
+
+    override var explanation: String {
+        "NESTED LOOP \(kind.rawValue) JOIN" + (predicate.map { " ON " + SQLPrinter.print($0) } ?? "")
+    }
+    override var children: [PlanNode] { [left, right] }
+}
+
+/// Equality keys of a join, with the conversion both sides get before comparing (the
+/// affinity the comparison would apply).
+struct JoinKeys {
+    var left: [Expression]
+    var right: [Expression]
+    var affinities: [Evaluator.Affinity?]
+
+    func values(_ expressions: [Expression], _ run: QueryRun, _ row: [SQLValue]) throws(SQLError) -> [SQLValue]? {
+        var key: [SQLValue] = []
+        key.reserveCapacity(expressions.count)
+        let context = run.context(row)
+        for (expression, affinity) in zip(expressions, affinities) {
+            var value = try Evaluator.evaluate(expression, context)
+            if value.isNull { return nil }
+            switch affinity {
+            case .numeric?: value = Evaluator.numericAffinity(value)
+            case .text?: value = Evaluator.textAffinity(value)
+            case nil: break
+            }
+            key.append(value)
+        }
+        return key
+    }
+}
+
+final class HashJoinNode: PlanNode {
+    let left: PlanNode
+    let right: PlanNode
+    let kind: JoinKind
+    let keys: JoinKeys
+    let residual: Expression?
+    let leftWidth: Int
+    let rightWidth: Int
+    private var run: QueryRun?
+    private var rightRows: [[SQLValue]] = []
+    private var rightMatched: [Bool] = []
+    /// Positions in `rightRows` by key. Only looked up, never iterated.
+    private var table: [[SQLValue]: [Int]] = [:]
+    private var current: [SQLValue]?
+    private var candidates: [Int] = []
+    private var candidatePosition = 0
+    private var currentMatched = false
+    private var leftDone = false
+    private var unmatchedPosition = 0
+
+    init(_ left: PlanNode, _ kind: JoinKind, _ right: PlanNode, keys: JoinKeys, residual: Expression?, leftWidth: Int, rightWidth: Int) {
+        self.left = left
+        self.right = right
+        self.kind = kind
+        self.keys = keys
+        self.residual = residual
+        self.leftWidth = leftWidth
+        self.rightWidth = rightWidth
+        super.init()
+        estimatedRows = max(left.estimatedRows, right.estimatedRows)
+    }
+
+    override func open(_ run: QueryRun) throws(SQLError) {
+        self.run = run
+        try right.open(run)
+        rightRows = []
+        table = [:]
+        while let row = try right.next() {
+            try run.budget.charge(row, for: "hash join")
+            if let key = try keys.values(keys.right, run, row) { table[key, default: []].append(rightRows.count) }
+            rightRows.append(row)
+        }
+        rightMatched = Array(repeating: false, count: rightRows.count)
+        try left.open(run)
+        current = nil
+        leftDone = false
+        unmatchedPosition = 0
+    }
+
+    override func next() throws(SQLError) -> [SQLValue]? {
+        guard let run else { return nil }
+        while !leftDone {
+            if current == nil {
+                guard let row = try left.next() else {
+                    leftDone = true
+                    break
+                }
+                current = row
+                currentMatched = false
+                candidates = try keys.values(keys.left, run, row).flatMap { table[$0] } ?? []
+                candidatePosition = 0
+            }
+            let leftRow = current!
+            while candidatePosition < candidates.count {
+                let index = candidates[candidatePosition]
+                candidatePosition += 1
+                let joined = leftRow + rightRows[index]
+                if try run.holds(residual, joined) {
+                    currentMatched = true
+                    rightMatched[index] = true
+                    return joined
+                }
+            }
+            current = nil
+            if !currentMatched && (kind == .left || kind == .full) {
+                return leftRow + Array(repeating: .null, count: rightWidth)
+            }
+        }
+        if kind == .right || kind == .full {
+            while unmatchedPosition < rightRows.count {
+                let index = unmatchedPosition
+                unmatchedPosition += 1
+                if !rightMatched[index] { return Array(repeating: .null, count: leftWidth) + rightRows[index] }
+            }
+        }
+        return nil
+    }
+
+    override var explanation: String {
+        "HASH \(kind.rawValue) JOIN ON " + zip(keys.left, keys.right).map { SQLPrinter.print($0) + " = " + SQLPrinter.print($1) }.joined(separator: " AND ")
+            + (residual.map { " AND " + SQLPrinter.print($0) } ?? "")
+    }
+    override var children: [PlanNode] { [left, right] }
+}
+
+/// For each left row, reads the matching right rows by key (primary key or index).
+final class IndexJoinNode: PlanNode {
+    let left: PlanNode
+    let right: TableScanNode
+    let kind: JoinKind
+    let residual: Expression?
+    let rightWidth: Int
+    private var run: QueryRun?
+    private var current: [SQLValue]?
+    private var currentMatched = false
+
+    init(_ left: PlanNode, _ kind: JoinKind, _ right: TableScanNode, residual: Expression?, rightWidth: Int) {
+        precondition(kind == .inner || kind == .left, "an index join keeps left rows only")
+        self.left = left
+        self.right = right
+        self.kind = kind
+        self.residual = residual
+        self.rightWidth = rightWidth
+        super.init()
+        estimatedRows = left.estimatedRows * max(1, right.estimatedRows)
+    }
+
+    override func open(_ run: QueryRun) throws(SQLError) {
+        self.run = run
+        try left.open(run)
+        current = nil
+    }
+
+    override func next() throws(SQLError) -> [SQLValue]? {
+        guard let run else { return nil }
+        while true {
+            if current == nil {
+                guard let row = try left.next() else { return nil }
+                current = row
+                currentMatched = false
+                try right.open(run, probe: row)
+            }
+            let leftRow = current!
+            while let rightRow = try right.next() {
+                let joined = leftRow + rightRow
+                if try run.holds(residual, joined) {
+                    currentMatched = true
+                    return joined
+                }
+            }
+            current = nil
+            if !currentMatched && kind == .left { return leftRow + Array(repeating: .null, count: rightWidth) }
+        }
+    }
+
+    override var explanation: String {
+        "INDEX NESTED LOOP \(kind.rawValue) JOIN" + (residual.map { " ON " + SQLPrinter.print($0) } ?? "")
+    }
+    override var children: [PlanNode] { [left, right] }
+}

@@ -1,0 +1,145 @@
+/// Writing rows of one table inside a transaction: values converted to the columns'
+/// affinities, NOT NULL and CHECK constraints checked, the primary key and every UNIQUE
+/// constraint and unique index kept unique, and index entries kept in step with rows.
+final class RowWriter {
+    let shape: TableShape
+    let indexes: [Catalog.Index]
+    let tables: RowSource
+    private let checks: [(text: String, predicate: Expression)]
+    /// Rows written (+) and removed (−), for the planner's row estimates.
+    private(set) var rowDelta = 0
+
+    /// A conflict with an existing row: which constraint, and that row's primary key.
+    struct Conflict: Error {
+        var constraint: String
+        var columns: [Int]
+        var existingKey: [UInt8]
+    }
+
+    init(_ shape: TableShape, catalog: Catalog, tables: RowSource, source: String) throws(SQLError) {
+        self.shape = shape
+        self.tables = tables
+        indexes = catalog.indexes(on: shape.table.name)
+        let planner = Planner(catalog: catalog, source: source, rowEstimate: { _ in 1 })
+        let scope = Scope(shape.table.columns.enumerated().map { ScopeColumn(table: shape.table.name, name: $1.name, affinity: shape.affinities[$0]) },
+                          parent: nil, level: 0)
+        var checks: [(String, Expression)] = []
+        for text in shape.table.checks + shape.table.columns.compactMap(\.checkSQL) {
+            checks.append((text, try planner.bind(Catalog.expression(text), scope, aggregates: .forbidden("CHECK"))))
+        }
+        self.checks = checks
+    }
+
+    var table: Catalog.Table { shape.table }
+
+    /// The row as stored: each value converted by its column's affinity, then checked.
+    func prepare(_ values: [SQLValue], _ run: QueryRun) throws(SQLError) -> [SQLValue] {
+        var row = values
+        for index in row.indices { row[index] = shape.affinities[index].apply(row[index]) }
+        for (index, column) in table.columns.enumerated() where column.notNull && row[index].isNull {
+            throw SQLError(.constraint, "NOT NULL constraint failed: \(table.name).\(column.name) cannot be NULL")
+        }
+        for check in checks where try run.evaluate(check.predicate, row).truth == false {
+            throw SQLError(.constraint, "CHECK constraint failed on \(table.name): \(check.text)")
+        }
+        return row
+    }
+
+    /// The primary key bytes (without the table prefix) of a new row.
+    func newKey(for row: [SQLValue]) throws(SQLError) -> [UInt8] {
+        if shape.hasRowID {
+            let counterKey = RowLayout.rowIDKey(table.id)
+            var next: Int64 = 1
+            if let stored = try tables.get(counterKey), stored.count == 8 {
+                next = stored.reduce(Int64(0)) { $0 << 8 | Int64($1) }
+            }
+            var bytes: [UInt8] = []
+            for shift in stride(from: 56, through: 0, by: -8) { bytes.append(UInt8(truncatingIfNeeded: (next + 1) >> Int64(shift))) }
+            try put(counterKey, bytes)
+            return KeyEncoding.key([.integer(next)])
+        }
+        return KeyEncoding.key(table.primaryKey.map { row[$0] })
+    }
+
+    /// The stored row under `key`, if any.
+    func existing(_ key: [UInt8]) throws(SQLError) -> [SQLValue]? {
+        guard let bytes = try tables.get(shape.prefix + key) else { return nil }
+        return try shape.row(from: bytes)
+    }
+
+    /// Finds the first uniqueness conflict `row` (to be stored under `key`) would cause.
+    func conflict(_ row: [SQLValue], key: [UInt8]) throws(SQLError) -> Conflict? {
+        if !shape.hasRowID, try tables.get(shape.prefix + key) != nil {
+            return Conflict(constraint: "PRIMARY KEY", columns: table.primaryKey, existingKey: key)
+        }
+        for (ordinal, columns) in table.uniqueConstraints.enumerated() {
+            let values = columns.map { row[$0] }
+            guard !values.contains(where: \.isNull) else { continue }
+            if let other = try tables.get(RowLayout.uniquePrefix(table.id, ordinal) + KeyEncoding.key(values)), other != key {
+                return Conflict(constraint: "UNIQUE (" + columns.map { table.columns[$0].name }.joined(separator: ", ") + ")", columns: columns, existingKey: other)
+            }
+        }
+        for index in indexes where index.unique {
+            let values = index.columns.map { row[$0] }
+            guard !values.contains(where: \.isNull) else { continue }
+            let prefix = RowLayout.indexPrefix(index.id) + KeyEncoding.key(values)
+            for entry in try tables.scan(from: prefix, to: RowLayout.successor(prefix), limit: 2) where entry.value != key {
+                return Conflict(constraint: "UNIQUE index \(index.name)", columns: index.columns, existingKey: entry.value)
+            }
+        }
+        return nil
+    }
+
+    static func describe(_ conflict: Conflict, in table: Catalog.Table) -> SQLError {
+        let columns = conflict.columns.map { table.name + "." + table.columns[$0].name }.joined(separator: ", ")
+        return SQLError(.constraint, "\(conflict.constraint) constraint failed: \(columns) already holds these values")
+    }
+
+    /// Stores `row` under `key` with its index and uniqueness entries (checked first).
+    func insert(_ row: [SQLValue], key: [UInt8]) throws(SQLError) {
+        if let conflict = try conflict(row, key: key) { throw RowWriter.describe(conflict, in: table) }
+        try put(shape.prefix + key, RowLayout.encode(row))
+        for (ordinal, columns) in table.uniqueConstraints.enumerated() {
+            let values = columns.map { row[$0] }
+            if !values.contains(where: \.isNull) { try put(RowLayout.uniquePrefix(table.id, ordinal) + KeyEncoding.key(values), key) }
+        }
+        for index in indexes {
+            try put(RowLayout.indexPrefix(index.id) + KeyEncoding.key(index.columns.map { row[$0] }) + key, key)
+        }
+        rowDelta += 1
+    }
+
+    /// Removes `row` (stored under `key`) and its entries.
+    func delete(_ row: [SQLValue], key: [UInt8]) throws(SQLError) {
+        try remove(shape.prefix + key)
+        for (ordinal, columns) in table.uniqueConstraints.enumerated() {
+            let values = columns.map { row[$0] }
+            if !values.contains(where: \.isNull) { try remove(RowLayout.uniquePrefix(table.id, ordinal) + KeyEncoding.key(values)) }
+        }
+        for index in indexes {
+            try remove(RowLayout.indexPrefix(index.id) + KeyEncoding.key(index.columns.map { row[$0] }) + key)
+        }
+        rowDelta -= 1
+    }
+
+    /// Replaces `old` (under `oldKey`) with `new`; returns the new row's key.
+    @discardableResult
+    func update(_ old: [SQLValue], key oldKey: [UInt8], to new: [SQLValue]) throws(SQLError) -> [UInt8] {
+        let newKey = shape.hasRowID ? oldKey : KeyEncoding.key(table.primaryKey.map { new[$0] })
+        try delete(old, key: oldKey)
+        do {
+            try insert(new, key: newKey)
+        } catch {
+            throw error
+        }
+        return newKey
+    }
+
+    private func put(_ key: [UInt8], _ value: [UInt8]) throws(SQLError) {
+        do { try tables.transaction.put(key, value) } catch { throw SQLError(error) }
+    }
+
+    private func remove(_ key: [UInt8]) throws(SQLError) {
+        do { try tables.transaction.delete(key) } catch { throw SQLError(error) }
+    }
+}

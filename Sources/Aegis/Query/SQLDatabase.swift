@@ -1,0 +1,199 @@
+/// A SQL database on an MVCC store: the catalog kept in the store beside the rows (so
+/// it commits, rolls back and replicates with them), sessions that run statements in
+/// transactions, and prepared statements.
+
+/// What a statement gives back.
+public struct QueryResult: Equatable, Sendable {
+    public var columns: [String]
+    public var rows: [[SQLValue]]
+    public var rowsAffected: Int
+
+    public init(columns: [String] = [], rows: [[SQLValue]] = [], rowsAffected: Int = 0) {
+        self.columns = columns
+        self.rows = rows
+        self.rowsAffected = rowsAffected
+    }
+}
+
+public final class SQLDatabase {
+    public let store: MVCCStore
+    /// Bytes one statement's sorts, hash tables and materialized rows may hold.
+    public var memoryBudgetBytes = 512 << 20
+    private var cachedCatalog: (bytes: [UInt8], catalog: Catalog, version: Int)?
+    private var catalogVersions = 0
+    /// Row count estimates by table id, for the planner (counted once, then adjusted).
+    private var rowEstimates: [UInt32: Double] = [:]
+    static let estimateCountMax = 100_000
+    /// When set, every table is planned as holding this many rows (replicas set it, so
+    /// their plans cannot differ with what each happened to count).
+    public var fixedRowEstimate: Double?
+
+    public init(store: MVCCStore) {
+        self.store = store
+    }
+
+    public func session() -> SQLSession { SQLSession(self) }
+
+    /// The catalog as `transaction` sees it, and a version that changes with it.
+    func catalog(in tables: RowSource) throws(SQLError) -> (Catalog, Int) {
+        let bytes = try tables.get(RowLayout.catalogKey) ?? []
+        if let cached = cachedCatalog, cached.bytes == bytes { return (cached.catalog, cached.version) }
+        let catalog: Catalog
+        if bytes.isEmpty {
+            catalog = Catalog()
+        } else {
+            do { catalog = try Catalog.decode(bytes) } catch {
+                throw SQLError(.storage, "the stored catalog does not decode (\(error)); the data is damaged")
+            }
+        }
+        catalogVersions += 1
+        cachedCatalog = (bytes, catalog, catalogVersions)
+        return (catalog, catalogVersions)
+    }
+
+    func rowEstimate(_ table: Catalog.Table, _ tables: RowSource) -> Double {
+        if let fixedRowEstimate { return fixedRowEstimate }
+        if let known = rowEstimates[table.id] { return max(1, known) }
+        let prefix = RowLayout.tablePrefix(table.id)
+        let found = (try? tables.scan(from: prefix, to: RowLayout.successor(prefix), limit: SQLDatabase.estimateCountMax).count) ?? 0
+        rowEstimates[table.id] = Double(found)
+        return max(1, Double(found))
+    }
+
+    func adjustEstimate(_ table: UInt32, by delta: Int) {
+        if let known = rowEstimates[table] { rowEstimates[table] = max(0, known + Double(delta)) }
+    }
+
+    /// Every table's name (for `GET /api/v1/tables` and the shell).
+    public func catalog() throws(SQLError) -> Catalog {
+        let transaction = store.begin(.snapshot)
+        defer { store.rollback(transaction) }
+        return try catalog(in: RowSource(transaction)).0
+    }
+}
+
+/// A statement parsed once, to run many times with different parameters.
+public final class PreparedStatement {
+    public let source: String
+    public let statement: Statement
+    /// The plan of a SELECT, kept while the catalog does not change.
+    var plan: (version: Int, plan: QueryPlan)?
+
+    init(source: String, statement: Statement) {
+        self.source = source
+        self.statement = statement
+    }
+
+    /// The highest `$n` the statement uses.
+    public var parameterCount: Int {
+        var highest = 0
+        for token in (try? Lexer.tokenize(source)) ?? [] {
+            if case let .parameter(number) = token.kind { highest = max(highest, number) }
+        }
+        return highest
+    }
+
+    /// Whether running it changes nothing (SELECT, EXPLAIN).
+    public var isReadOnly: Bool {
+        switch statement {
+        case .select, .explain: return true
+        default: return false
+        }
+    }
+}
+
+/// One connection's state: the open transaction, if BEGIN started one.
+public final class SQLSession {
+    public let database: SQLDatabase
+    private var transaction: Transaction?
+    private var transactionDeltas: [UInt32: Int] = [:]
+
+    init(_ database: SQLDatabase) {
+        self.database = database
+    }
+
+    public var inTransaction: Bool { transaction != nil }
+
+    /// Rolls back the open transaction, if any (the connection is going away).
+    public func abandon() {
+        if let open = transaction { database.store.rollback(open) }
+        transaction = nil
+    }
+
+    public func prepare(_ sql: String) throws(SQLError) -> PreparedStatement {
+        PreparedStatement(source: sql, statement: try Parser.parseOne(sql))
+    }
+
+    /// Runs every statement in `sql`, in order, and gives each one's result. Stops at the
+    /// first error (the statements before it keep their effect, as in SQLite's shell).
+    public func execute(_ sql: String, parameters: [SQLValue] = []) throws(SQLError) -> [QueryResult] {
+        var results: [QueryResult] = []
+        for statement in try Parser.parse(sql) {
+            results.append(try execute(PreparedStatement(source: sql, statement: statement), parameters: parameters))
+        }
+        return results
+    }
+
+    /// Runs every statement in `sql` until one fails: the results of those that ran,
+    /// and the error that stopped the rest.
+    public func executeAll(_ sql: String, parameters: [SQLValue] = []) -> ([QueryResult], SQLError?) {
+        var results: [QueryResult] = []
+        do throws(SQLError) {
+            for statement in try Parser.parse(sql) {
+                results.append(try execute(PreparedStatement(source: sql, statement: statement), parameters: parameters))
+            }
+            return (results, nil)
+        } catch {
+            return (results, error)
+        }
+    }
+
+    public func execute(_ prepared: PreparedStatement, parameters: [SQLValue] = []) throws(SQLError) -> QueryResult {
+        switch prepared.statement {
+        case .begin:
+            guard transaction == nil else { throw SQLError(.runtime, "a transaction is already open; COMMIT or ROLLBACK it first") }
+            transaction = database.store.begin(.serializable)
+            transactionDeltas = [:]
+            return QueryResult()
+        case .commit:
+            guard let open = transaction else { throw SQLError(.runtime, "there is no open transaction to COMMIT; start one with BEGIN") }
+            transaction = nil
+            try commit(open, deltas: transactionDeltas)
+            return QueryResult()
+        case .rollback:
+            guard let open = transaction else { throw SQLError(.runtime, "there is no open transaction to ROLL BACK; start one with BEGIN") }
+            transaction = nil
+            database.store.rollback(open)
+            return QueryResult()
+        default:
+            break
+        }
+        let autocommit = transaction == nil
+        let current = transaction ?? database.store.begin(prepared.isReadOnly ? .snapshot : .serializable)
+        current.beginStatement()
+        let execution = StatementExecution(database: database, tables: RowSource(current), parameters: parameters, source: prepared.source)
+        do {
+            let result = try execution.run(prepared)
+            current.endStatement()
+            if autocommit {
+                try commit(current, deltas: execution.rowDeltas)
+            } else {
+                for table in execution.rowDeltas.keys.sorted() { transactionDeltas[table, default: 0] += execution.rowDeltas[table]! }
+            }
+            return result
+        } catch {
+            current.undoStatement()
+            if autocommit { database.store.rollback(current) }
+            throw error
+        }
+    }
+
+    private func commit(_ transaction: Transaction, deltas: [UInt32: Int]) throws(SQLError) {
+        do {
+            try database.store.commit(transaction)
+        } catch {
+            throw SQLError(error)
+        }
+        for table in deltas.keys.sorted() { database.adjustEstimate(table, by: deltas[table]!) }
+    }
+}

@@ -1,0 +1,301 @@
+/// Running one statement inside a transaction: SELECT and EXPLAIN through the planner,
+/// INSERT (with ON CONFLICT), UPDATE and DELETE through `RowWriter`, and DDL through
+/// the catalog, which is written back to the store in the same transaction.
+final class StatementExecution {
+    let database: SQLDatabase
+    let tables: RowSource
+    let parameters: [SQLValue]
+    let source: String
+    private(set) var rowDeltas: [UInt32: Int] = [:]
+
+    init(database: SQLDatabase, tables: RowSource, parameters: [SQLValue], source: String) {
+        self.database = database
+        self.tables = tables
+        self.parameters = parameters
+        self.source = source
+    }
+
+    func run(_ prepared: PreparedStatement) throws(SQLError) -> QueryResult {
+        let (catalog, version) = try database.catalog(in: tables)
+        switch prepared.statement {
+        case let .select(select):
+            let plan: QueryPlan
+            if let cached = prepared.plan, cached.version == version {
+                plan = cached.plan
+            } else {
+                plan = try planner(catalog).plan(select)
+                prepared.plan = (version, plan)
+            }
+            return QueryResult(columns: plan.columns, rows: try rows(of: plan))
+        case let .explain(inner):
+            return QueryResult(columns: ["plan"], rows: try explain(inner, catalog).map { [.text($0)] })
+        case let .insert(table, columns, source, onConflict):
+            return QueryResult(rowsAffected: try insert(table, columns, source, onConflict, catalog))
+        case let .update(table, assignments, filter):
+            return QueryResult(rowsAffected: try update(table, assignments, filter, catalog))
+        case let .delete(table, filter):
+            return QueryResult(rowsAffected: try delete(table, filter, catalog))
+        case .createTable, .dropTable, .alterTable, .createIndex, .dropIndex:
+            try define(prepared.statement, catalog)
+            return QueryResult()
+        case .begin, .commit, .rollback:
+            preconditionFailure("transaction control is the session's")
+        }
+    }
+
+    private func planner(_ catalog: Catalog) -> Planner {
+        Planner(catalog: catalog, source: source) { [database, tables] table in database.rowEstimate(table, tables) }
+    }
+
+    private func newRun(_ plan: QueryPlan) -> QueryRun {
+        QueryRun(tables: tables, parameters: parameters, subplans: plan.subplans, budget: MemoryBudget(limitBytes: database.memoryBudgetBytes))
+    }
+
+    private func rows(of plan: QueryPlan) throws(SQLError) -> [[SQLValue]] {
+        let run = newRun(plan)
+        try plan.root.open(run)
+        var rows: [[SQLValue]] = []
+        while let row = try plan.root.next() { rows.append(row) }
+        return rows
+    }
+
+    private func explain(_ statement: Statement, _ catalog: Catalog) throws(SQLError) -> [String] {
+        switch statement {
+        case let .select(select):
+            return try planner(catalog).plan(select).explanation
+        case let .update(table, _, filter), let .delete(table, filter):
+            let (planner, scan) = try matching(table, filter, catalog)
+            var lines = [statement.isUpdate ? "UPDATE \(table.text)" : "DELETE FROM \(table.text)"]
+            scan.explain(into: &lines, depth: 1)
+            return lines + QueryPlan(root: scan, columns: [], subplans: planner.subplans).explanation.dropFirst(1 + scan.children.count)
+        case let .insert(table, _, .select(select), _):
+            return ["INSERT INTO \(table.text)"] + (try planner(catalog).plan(select).explanation).map { "  " + $0 }
+        case let .insert(table, _, .values(rows), _):
+            return ["INSERT INTO \(table.text) VALUES (\(rows.count) rows)"]
+        case .explain:
+            throw SQLError(.syntax, "EXPLAIN EXPLAIN is not a statement")
+        default:
+            return [SQLPrinter.print(statement)]
+        }
+    }
+
+    // MARK: writing rows
+
+    private func writer(_ name: Name, _ catalog: Catalog) throws(SQLError) -> RowWriter {
+        guard let table = catalog.table(name.normalized) else {
+            throw SQLError(.name, "there is no table \(name.text)", at: name.position, length: name.text.count)
+        }
+        return try RowWriter(TableShape(table), catalog: catalog, tables: tables, source: source)
+    }
+
+    private func note(_ writer: RowWriter) {
+        rowDeltas[writer.table.id, default: 0] += writer.rowDelta
+    }
+
+    private func insert(_ name: Name, _ columnNames: [Name], _ source: InsertSource, _ onConflict: OnConflict?,
+                        _ catalog: Catalog) throws(SQLError) -> Int {
+        let writer = try writer(name, catalog)
+        defer { note(writer) }
+        let table = writer.table
+        var targets: [Int] = []
+        for column in columnNames {
+            guard let index = table.columnIndex(column.normalized) else {
+                throw SQLError(.name, "table \(table.name) has no column \(column.text)", at: column.position, length: column.text.count)
+            }
+            guard !targets.contains(index) else {
+                throw SQLError(.syntax, "column \(column.text) is given twice", at: column.position, length: column.text.count)
+            }
+            targets.append(index)
+        }
+        if columnNames.isEmpty { targets = Array(table.columns.indices) }
+
+        // The new rows, computed before any is written (INSERT … SELECT may read the table).
+        let planner = planner(catalog)
+        let plan: QueryPlan
+        switch source {
+        case let .values(rows):
+            plan = try planner.plan(Select(first: SelectCore(values: rows)))
+        case let .select(select):
+            plan = try planner.plan(select)
+        }
+        guard plan.columns.count == targets.count else {
+            throw SQLError(.syntax, "table \(table.name) gets \(plan.columns.count) values for \(targets.count) columns")
+        }
+        let incoming = try rows(of: plan)
+
+        var upsert: (assignments: [(Int, Expression)], filter: Expression?)?
+        var conflictColumns: Set<Int>?
+        if let onConflict {
+            if !onConflict.columns.isEmpty {
+                var columns = Set<Int>()
+                for column in onConflict.columns {
+                    guard let index = table.columnIndex(column.normalized) else {
+                        throw SQLError(.name, "table \(table.name) has no column \(column.text)", at: column.position, length: column.text.count)
+                    }
+                    columns.insert(index)
+                }
+                let keys = [table.primaryKey] + table.uniqueConstraints + catalog.indexes(on: table.name).filter(\.unique).map(\.columns)
+                guard keys.contains(where: { Set($0) == columns }) else {
+                    throw SQLError(.syntax, "the ON CONFLICT columns must be the primary key or a UNIQUE constraint of \(table.name)")
+                }
+                conflictColumns = columns
+            }
+            if case let .doUpdate(assignments, filter) = onConflict.action {
+                // The existing row, then the proposed one as `excluded`.
+                var columns = table.columns.enumerated().map { ScopeColumn(table: table.name, name: $1.name, affinity: writer.shape.affinities[$0]) }
+                columns += table.columns.enumerated().map { ScopeColumn(table: "excluded", name: $1.name, affinity: writer.shape.affinities[$0]) }
+                let scope = Scope(columns, parent: nil, level: 0)
+                upsert = (try bindAssignments(assignments, table, scope, planner), try filter.map { expression throws(SQLError) in
+                    try planner.bind(expression, scope, aggregates: .forbidden("ON CONFLICT")) })
+            }
+        }
+
+        let run = newRun(QueryPlan(root: ValuesNode([]), columns: [], subplans: planner.subplans))
+        var affected = 0
+        for values in incoming {
+            var row = writer.shape.defaults
+            for (target, value) in zip(targets, values) { row[target] = value }
+            row = try writer.prepare(row, run)
+            let key = try writer.newKey(for: row)
+            guard let onConflict, let conflict = try writer.conflict(row, key: key) else {
+                try writer.insert(row, key: key)
+                affected += 1
+                continue
+            }
+            if let conflictColumns, Set(conflict.columns) != conflictColumns {
+                throw RowWriter.describe(conflict, in: table)
+            }
+            guard case .doUpdate = onConflict.action, let upsert else { continue }
+            guard let existing = try writer.existing(conflict.existingKey) else { continue }
+            let both = existing + row
+            guard try run.holds(upsert.filter, both) else { continue }
+            var updated = existing
+            for (index, expression) in upsert.assignments { updated[index] = try run.evaluate(expression, both) }
+            try writer.update(existing, key: conflict.existingKey, to: try writer.prepare(updated, run))
+            affected += 1
+        }
+        return affected
+    }
+
+    private func bindAssignments(_ assignments: [Assignment], _ table: Catalog.Table, _ scope: Scope, _ planner: Planner) throws(SQLError) -> [(Int, Expression)] {
+        var bound: [(Int, Expression)] = []
+        for assignment in assignments {
+            guard let index = table.columnIndex(assignment.column.normalized) else {
+                throw SQLError(.name, "table \(table.name) has no column \(assignment.column.text)", at: assignment.column.position, length: assignment.column.text.count)
+            }
+            bound.append((index, try planner.bind(assignment.value, scope, aggregates: .forbidden("SET"))))
+        }
+        return bound
+    }
+
+    /// A scan of the rows of `name` that `filter` selects, using the best access path.
+    private func matching(_ name: Name, _ filter: Expression?, _ catalog: Catalog) throws(SQLError) -> (Planner, TableScanNode) {
+        guard let table = catalog.table(name.normalized) else {
+            throw SQLError(.name, "there is no table \(name.text)", at: name.position, length: name.text.count)
+        }
+        let shape = TableShape(table)
+        let planner = planner(catalog)
+        let scope = Scope(table.columns.enumerated().map { ScopeColumn(table: table.name, name: $1.name, affinity: shape.affinities[$0]) },
+                          parent: nil, level: 0)
+        let bound = try filter.map { expression throws(SQLError) in try planner.bind(expression, scope, aggregates: .forbidden("WHERE")) }
+        let conditions = bound.map(Planner.conjuncts) ?? []
+        let (access, estimate) = planner.chooseAccess(shape, conditions.filter { !Planner.hasSubplan($0) }, probe: [])
+        return (planner, TableScanNode(shape, alias: table.name, access: access, filter: bound, estimatedRows: estimate))
+    }
+
+    /// The rows `scan` gives with their keys, all read before any is changed.
+    private func collect(_ scan: TableScanNode, _ run: QueryRun) throws(SQLError) -> [(key: [UInt8], row: [SQLValue])] {
+        try scan.open(run)
+        var found: [(key: [UInt8], row: [SQLValue])] = []
+        while let row = try scan.next() {
+            try run.budget.charge(row, for: "UPDATE or DELETE")
+            found.append((scan.currentKey, row))
+        }
+        return found
+    }
+
+    private func update(_ name: Name, _ assignments: [Assignment], _ filter: Expression?, _ catalog: Catalog) throws(SQLError) -> Int {
+        let (planner, scan) = try matching(name, filter, catalog)
+        let writer = try writer(name, catalog)
+        defer { note(writer) }
+        let scope = Scope(writer.table.columns.enumerated().map { ScopeColumn(table: writer.table.name, name: $1.name, affinity: writer.shape.affinities[$0]) },
+                          parent: nil, level: 0)
+        let bound = try bindAssignments(assignments, writer.table, scope, planner)
+        let run = newRun(QueryPlan(root: scan, columns: [], subplans: planner.subplans))
+        let found = try collect(scan, run)
+        for (key, old) in found {
+            var new = old
+            for (index, expression) in bound { new[index] = try run.evaluate(expression, old) }
+            try writer.update(old, key: key, to: try writer.prepare(new, run))
+        }
+        return found.count
+    }
+
+    private func delete(_ name: Name, _ filter: Expression?, _ catalog: Catalog) throws(SQLError) -> Int {
+        let (planner, scan) = try matching(name, filter, catalog)
+        let writer = try writer(name, catalog)
+        defer { note(writer) }
+        let run = newRun(QueryPlan(root: scan, columns: [], subplans: planner.subplans))
+        let found = try collect(scan, run)
+        for (key, row) in found { try writer.delete(row, key: key) }
+        return found.count
+    }
+
+    // MARK: definitions
+
+    private func define(_ statement: Statement, _ catalog: Catalog) throws(SQLError) {
+        var changed = catalog
+        try changed.apply(statement)
+        switch statement {
+        case let .createIndex(name, _, _, _, _):
+            // A new index starts with an entry for every row already there.
+            if catalog.index(name.normalized) == nil, let index = changed.index(name.normalized), let table = changed.table(index.table) {
+                let shape = TableShape(table)
+                let scan = TableScanNode(shape, alias: table.name, access: .full, filter: nil, estimatedRows: 1)
+                let found = try collect(scan, newRun(QueryPlan(root: scan, columns: [], subplans: [])))
+                var seen = Set<[SQLValue]>()
+                for (key, row) in found {
+                    let values = index.columns.map { row[$0] }
+                    if index.unique && !values.contains(where: \.isNull) && !seen.insert(values).inserted {
+                        throw SQLError(.constraint, "UNIQUE index \(index.name) cannot be built: \(table.name) has rows with the same values")
+                    }
+                    try put(RowLayout.indexPrefix(index.id) + KeyEncoding.key(values) + key, key)
+                }
+            }
+        case let .alterTable(name, .dropColumn(column)):
+            // Rows lose the dropped value (rows stored before later ADD COLUMNs are padded).
+            if let table = catalog.table(name.normalized), let position = table.columnIndex(column.normalized) {
+                let shape = TableShape(table)
+                let scan = TableScanNode(shape, alias: table.name, access: .full, filter: nil, estimatedRows: 1)
+                for (key, row) in try collect(scan, newRun(QueryPlan(root: scan, columns: [], subplans: []))) {
+                    var shorter = row
+                    shorter.remove(at: position)
+                    try put(shape.prefix + key, RowLayout.encode(shorter))
+                }
+            }
+        case let .alterTable(name, .addColumn(definition)):
+            if let check = definition.check, let table = changed.table(name.normalized) {
+                // Rows already there must pass the new column's CHECK with its default.
+                let shape = TableShape(table)
+                let scan = TableScanNode(shape, alias: table.name, access: .full, filter: nil, estimatedRows: 1)
+                let writer = try RowWriter(shape, catalog: changed, tables: tables, source: source)
+                let run = newRun(QueryPlan(root: scan, columns: [], subplans: []))
+                _ = check
+                for (_, row) in try collect(scan, run) { _ = try writer.prepare(row, run) }
+            }
+        default:
+            break
+        }
+        // Dropped tables and indexes leave their keys behind, unreachable: ids are never
+        // reused, and a later compaction of the key range can reclaim the space.
+        if changed != catalog { try put(RowLayout.catalogKey, changed.encoded) }
+    }
+
+    private func put(_ key: [UInt8], _ value: [UInt8]) throws(SQLError) {
+        do { try tables.transaction.put(key, value) } catch { throw SQLError(error) }
+    }
+}
+
+extension Statement {
+    var isUpdate: Bool { if case .update = self { return true } else { return false } }
+}

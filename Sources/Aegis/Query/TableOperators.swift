@@ -1,0 +1,258 @@
+/// Reading tables: the rows of a table, in primary key order, from the statement's
+/// transaction, all of them or a key range; or the rows an index range points at.
+
+/// Reads through one transaction, in chunks, so a scan never holds a whole table.
+final class RowSource {
+    let transaction: Transaction
+    static let chunkRows = 1024
+
+    init(_ transaction: Transaction) { self.transaction = transaction }
+
+    func scan(from start: [UInt8], to end: [UInt8]?, limit: Int = RowSource.chunkRows) throws(SQLError) -> [(key: [UInt8], value: [UInt8])] {
+        do { return try transaction.scan(from: start, to: end, limit: limit) } catch { throw SQLError(error) }
+    }
+
+    func get(_ key: [UInt8]) throws(SQLError) -> [UInt8]? {
+        do { return try transaction.get(key) } catch { throw SQLError(error) }
+    }
+}
+
+/// A table as the executor reads it: the catalog's description plus the values a row
+/// written before a later ADD COLUMN takes for the newer columns.
+struct TableShape {
+    let table: Catalog.Table
+    let defaults: [SQLValue]
+    let affinities: [ColumnAffinity]
+
+    init(_ table: Catalog.Table) {
+        self.table = table
+        defaults = table.columns.map { column in
+            column.defaultSQL.flatMap { try? Evaluator.evaluate(Catalog.expression($0), EvaluationContext()) } ?? .null
+        }
+        affinities = table.columns.map { ColumnAffinity($0.type) }
+    }
+
+    var prefix: [UInt8] { RowLayout.tablePrefix(table.id) }
+    var hasRowID: Bool { table.primaryKey.isEmpty }
+
+    func row(from bytes: [UInt8]) throws(SQLError) -> [SQLValue] {
+        var row = try RowLayout.decode(bytes)
+        if row.count < defaults.count { row.append(contentsOf: defaults[row.count...]) }
+        guard row.count == defaults.count else { throw SQLError(.storage, "a stored row of \(table.name) has \(row.count) values for \(defaults.count) columns; the data is damaged") }
+        return row
+    }
+}
+
+/// SQLite's column affinity: what a stored value is converted to, and how a column
+/// compares.
+enum ColumnAffinity: Sendable {
+    case integer, real, numeric, text, none
+
+    init(_ type: TypeName) {
+        switch type {
+        case .integer, .bigint: self = .integer
+        case .real, .double: self = .real
+        case .decimal, .boolean, .date, .timestamp: self = .numeric
+        case .text, .varchar: self = .text
+        case .blob: self = .none
+        }
+    }
+
+    var comparison: Evaluator.Affinity? {
+        switch self {
+        case .integer, .real, .numeric: return .numeric
+        case .text: return .text
+        case .none: return nil
+        }
+    }
+
+    /// The value as the column stores it.
+    func apply(_ value: SQLValue) -> SQLValue {
+        switch self {
+        case .none:
+            return value
+        case .text:
+            return Evaluator.textAffinity(value)
+        case .real:
+            switch Evaluator.numericAffinity(value) {
+            case let .integer(number): return .real(Double(number))
+            case let converted: return converted
+            }
+        case .integer, .numeric:
+            let converted = Evaluator.numericAffinity(value)
+            if case let .real(number) = converted, number.rounded() == number, abs(number) < 9.2e18 { return .integer(Int64(number)) }
+            return converted
+        }
+    }
+}
+
+/// A range of keys to read: values for the leading key columns, then optional bounds on
+/// the next one. Expressions are evaluated at open time against the probe row (the outer
+/// row of an index join; empty otherwise), converted by the column's affinity first.
+struct KeyRange {
+    var equal: [Expression] = []
+    var equalAffinities: [ColumnAffinity] = []
+    var lower: (value: Expression, inclusive: Bool)?
+    var upper: (value: Expression, inclusive: Bool)?
+    var boundAffinity: ColumnAffinity = .none
+
+    /// Whether the range pins every column of a unique key (at most one row).
+    var isPoint = false
+
+    /// The keys to scan under `prefix`, or nil when no row can match (a NULL compared).
+    func resolve(under prefix: [UInt8], _ run: QueryRun, probe: [SQLValue]) throws(SQLError) -> (start: [UInt8], end: [UInt8]?)? {
+        var start = prefix
+        for (expression, affinity) in zip(equal, equalAffinities) {
+            let value = affinity.apply(try run.evaluate(expression, probe))
+            if value.isNull { return nil }
+            KeyEncoding.append(value, to: &start)
+        }
+        let base = start
+        var end = RowLayout.successor(base)
+        if let lower {
+            let value = boundAffinity.apply(try run.evaluate(lower.value, probe))
+            if value.isNull { return nil }
+            var key = base
+            KeyEncoding.append(value, to: &key)
+            start = lower.inclusive ? key : (RowLayout.successor(key) ?? key)
+        } else if upper != nil {
+            // Skip NULLs: no comparison with a bound holds for them.
+            var key = base
+            KeyEncoding.append(.null, to: &key)
+            start = RowLayout.successor(key) ?? key
+        }
+        if let upper {
+            let value = boundAffinity.apply(try run.evaluate(upper.value, probe))
+            if value.isNull { return nil }
+            var key = base
+            KeyEncoding.append(value, to: &key)
+            end = upper.inclusive ? RowLayout.successor(key) : key
+        }
+        return (start, end)
+    }
+
+    var description: String {
+        var parts = equal.map { "= " + SQLPrinter.print($0) }
+        if let lower { parts.append((lower.inclusive ? ">= " : "> ") + SQLPrinter.print(lower.value)) }
+        if let upper { parts.append((upper.inclusive ? "<= " : "< ") + SQLPrinter.print(upper.value)) }
+        return parts.joined(separator: ", ")
+    }
+}
+
+/// How a table is read: every row, a primary key range, or an index range.
+enum AccessPath {
+    case full
+    case primaryKey(KeyRange)
+    case index(Catalog.Index, KeyRange)
+}
+
+final class TableScanNode: PlanNode {
+    let shape: TableShape
+    let alias: String
+    let access: AccessPath
+    /// Conditions on this table's row, checked for every row read.
+    let filter: Expression?
+    private var run: QueryRun?
+    private var buffer: [(key: [UInt8], value: [UInt8])] = []
+    private var position = 0
+    private var nextStart: [UInt8]?
+    private var end: [UInt8]?
+    private var exhausted = true
+    /// The primary key bytes (without the table prefix) of the row `next()` gave last.
+    private(set) var currentKey: [UInt8] = []
+
+    init(_ shape: TableShape, alias: String, access: AccessPath, filter: Expression?, estimatedRows: Double) {
+        self.shape = shape
+        self.alias = alias
+        self.access = access
+        self.filter = filter
+        super.init()
+        self.estimatedRows = estimatedRows
+    }
+
+    override func open(_ run: QueryRun) throws(SQLError) {
+        try open(run, probe: [])
+    }
+
+    /// Starts reading the rows that match `probe` (the outer row of an index join).
+    func open(_ run: QueryRun, probe: [SQLValue]) throws(SQLError) {
+        self.run = run
+        buffer = []
+        position = 0
+        exhausted = false
+        let range: (start: [UInt8], end: [UInt8]?)?
+        switch access {
+        case .full:
+            range = (shape.prefix, RowLayout.successor(shape.prefix))
+        case let .primaryKey(keys):
+            range = try keys.resolve(under: shape.prefix, run, probe: probe)
+            if let range, keys.isPoint {
+                // One row at most: a point read, not a scan.
+                exhausted = true
+                if let value = try run.tables.get(range.start) { buffer = [(range.start, value)] }
+                return
+            }
+        case let .index(index, keys):
+            range = try keys.resolve(under: RowLayout.indexPrefix(index.id), run, probe: probe)
+        }
+        guard let range else {
+            exhausted = true
+            return
+        }
+        nextStart = range.start
+        end = range.end
+    }
+
+    private func refill() throws(SQLError) {
+        guard !exhausted, let run, let start = nextStart else {
+            exhausted = true
+            return
+        }
+        buffer = try run.tables.scan(from: start, to: end)
+        position = 0
+        if buffer.count < RowSource.chunkRows {
+            exhausted = true
+        } else {
+            nextStart = buffer[buffer.count - 1].key + [0]
+        }
+    }
+
+    override func next() throws(SQLError) -> [SQLValue]? {
+        guard let run else { return nil }
+        while true {
+            if position == buffer.count {
+                if exhausted { return nil }
+                try refill()
+                if buffer.isEmpty { return nil }
+            }
+            let entry = buffer[position]
+            position += 1
+            let bytes: [UInt8]
+            currentKey = Array(entry.key.dropFirst(shape.prefix.count))
+            if case .index = access {
+                currentKey = entry.value
+                // An index entry's value is the row's primary key.
+                guard let stored = try run.tables.get(shape.prefix + entry.value) else {
+                    throw SQLError(.storage, "an index entry of \(shape.table.name) points at a missing row; the data is damaged")
+                }
+                bytes = stored
+            } else {
+                bytes = entry.value
+            }
+            let row = try shape.row(from: bytes)
+            if try run.holds(filter, row) { return row }
+        }
+    }
+
+    override var explanation: String {
+        let name = alias == shape.table.name ? alias : "\(shape.table.name) AS \(alias)"
+        var text: String
+        switch access {
+        case .full: text = "SCAN \(name)"
+        case let .primaryKey(keys): text = (keys.isPoint ? "GET \(name) BY PRIMARY KEY (" : "SEARCH \(name) BY PRIMARY KEY (") + keys.description + ")"
+        case let .index(index, keys): text = "SEARCH \(name) USING INDEX \(index.name) (" + keys.description + ")"
+        }
+        if let filter { text += " WHERE " + SQLPrinter.print(filter) }
+        return text + " (~\(Int(estimatedRows.rounded())) rows)"
+    }
+}

@@ -1,0 +1,216 @@
+import Aegis
+import AegisClient
+import ArgumentParser
+import Foundation
+import Runtime
+
+/// `aegis sql`: statements against a local data directory (no server) or a live cluster.
+struct SQLCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sql",
+        abstract: "Run SQL embedded in a data directory or against a live cluster.",
+        discussion: """
+        With a statement argument, runs it and exits. Without one, reads statements from standard input \
+        (an interactive shell with history when standard input is a terminal). Statements end with ';'.
+        """
+    )
+
+    enum Format: String, ExpressibleByArgument, CaseIterable {
+        case table, json, csv
+    }
+
+    @Argument(help: "SQL to run (several statements separated by ';'). Omit to read standard input.")
+    var sql: String?
+    @Option(name: .customLong("data-dir"), help: "Run embedded on this directory (created if missing); no server needed.")
+    var dataDirectory: String?
+    @Option(name: .customLong("endpoint"), help: "A node's URL (repeat for several); the default when --data-dir is not given is http://127.0.0.1:9090.")
+    var endpoints: [String] = []
+    @Option(help: "table, json or csv (default table).")
+    var format: Format = .table
+    @Option(name: .customLong("param"), help: "A value for $1, $2, … in order: a number, NULL, or text.")
+    var parameters: [String] = []
+    @Option(name: .customLong("timeout-ms"), help: "How long one request to a cluster may take, in milliseconds (default 10000).")
+    var timeoutMilliseconds: Int = 10_000
+    @Option(name: .customLong("ca-cert"), help: "A PEM file of the authority that signed the servers' certificates (https endpoints).")
+    var certificateAuthority: String?
+
+    func validate() throws {
+        if dataDirectory != nil && !endpoints.isEmpty {
+            throw ValidationError("give --data-dir (embedded) or --endpoint (a cluster), not both")
+        }
+    }
+
+    var parameterValues: [SQLValue] {
+        parameters.map { text in
+            if text.uppercased() == "NULL" { return .null }
+            if let integer = Int64(text) { return .integer(integer) }
+            if let real = Double(text), text.contains(where: { $0 == "." || $0 == "e" || $0 == "E" }) { return .real(real) }
+            return .text(text)
+        }
+    }
+
+    func run() async throws {
+        let runner: any SQLRunner
+        if let dataDirectory {
+            do {
+                runner = EmbeddedRunner(try EmbeddedDatabase(directory: dataDirectory))
+            } catch {
+                throw CLIFailure(code: LiveExitCode.refused, message: "\(error)")
+            }
+        } else {
+            var options = ClientOptions()
+            options.endpoints = endpoints
+            options.timeoutMilliseconds = timeoutMilliseconds
+            options.certificateAuthority = certificateAuthority
+            runner = RemoteRunner(try options.makeClient())
+        }
+        var failures = 0
+        var interactive = false
+        if let sql {
+            if await runOnce(sql, runner) { failures += 1 }
+        } else {
+            interactive = isatty(STDIN_FILENO) == 1
+            var shell = SQLShell(interactive: interactive)
+            while let statement = shell.nextStatement() {
+                if await runOnce(statement, runner) { failures += 1 }
+            }
+            shell.saveHistory()
+        }
+        await runner.close()
+        if failures > 0 && !interactive { throw ExitCode(LiveExitCode.refused) }
+    }
+
+    /// Runs `sql` and prints each result; returns whether it failed.
+    private func runOnce(_ sql: String, _ runner: any SQLRunner) async -> Bool {
+        do {
+            let (results, failure) = try await runner.execute(sql, parameters: parameterValues)
+            for result in results { print(render(result), terminator: "") }
+            guard let failure else { return false }
+            printError(failure)
+        } catch let error as ClientError {
+            printError(error.description)
+        } catch {
+            printError("\(error)")
+        }
+        return true
+    }
+
+    private func render(_ result: QueryResult) -> String {
+        switch format {
+        case .table: return result.tableText
+        case .json: return result.jsonText + "\n"
+        case .csv: return result.columns.isEmpty ? "" : result.csvText
+        }
+    }
+}
+
+protocol SQLRunner {
+    /// The results of the statements that ran, and the error (as text) that stopped the rest.
+    func execute(_ sql: String, parameters: [SQLValue]) async throws -> ([QueryResult], String?)
+    func close() async
+}
+
+/// Statements on a local directory, one session for the whole run (so BEGIN … COMMIT
+/// across lines of the shell works).
+final class EmbeddedRunner: SQLRunner {
+    let database: EmbeddedDatabase
+    let session: SQLSession
+
+    init(_ database: EmbeddedDatabase) {
+        self.database = database
+        session = database.database.session()
+    }
+
+    func execute(_ sql: String, parameters: [SQLValue]) async throws -> ([QueryResult], String?) {
+        let (results, error) = session.executeAll(sql, parameters: parameters)
+        return (results, error?.rendered(in: sql))
+    }
+
+    func close() async {
+        if session.inTransaction { printError("the open transaction was rolled back (no COMMIT before the end)") }
+        database.close()
+    }
+}
+
+/// Statements sent to a cluster's `/api/v1/query`.
+final class RemoteRunner: SQLRunner {
+    let client: AegisClient
+
+    init(_ client: AegisClient) { self.client = client }
+
+    func execute(_ sql: String, parameters: [SQLValue]) async throws -> ([QueryResult], String?) {
+        do {
+            let answer = try await client.query(sql, parametersJSON: parameters.map(\.jsonText))
+            return ([QueryResult(columns: answer.columns, rows: answer.rows.map { $0.map(RemoteRunner.value) }, rowsAffected: answer.rowsAffected)], nil)
+        } catch {
+            if case let .server(status, _, message) = error, (400..<500).contains(status) { return ([], message) }
+            throw error
+        }
+    }
+
+    /// A JSON value of an answer as a SQL value (numbers with a fraction or exponent as REAL).
+    static func value(_ json: Any) -> SQLValue {
+        switch json {
+        case is NSNull: return .null
+        case let text as String: return .text(text)
+        case let number as NSNumber:
+            let type = String(cString: number.objCType)
+            if type == "d" || type == "f" { return .real(number.doubleValue) }
+            return .integer(number.int64Value)
+        default: return .text("\(json)")
+        }
+    }
+
+    func close() async {
+        try? await client.shutdown()
+    }
+}
+
+/// Reads statements from standard input: lines gathered until one ends with ';', with a
+/// prompt and a history file (~/.aegis_sql_history) when on a terminal.
+struct SQLShell {
+    let interactive: Bool
+    private var history: [String] = []
+    static var historyPath: String { (ProcessInfo.processInfo.environment["HOME"] ?? ".") + "/.aegis_sql_history" }
+
+    init(interactive: Bool) {
+        self.interactive = interactive
+        if interactive {
+            print("Aegis SQL. End statements with ';'. .history shows past statements, .quit leaves.")
+        }
+    }
+
+    mutating func nextStatement() -> String? {
+        var buffer = ""
+        while true {
+            if interactive {
+                FileHandle.standardOutput.write(Data((buffer.isEmpty ? "aegis> " : "  ...> ").utf8))
+            }
+            guard let line = readLine(strippingNewline: true) else {
+                let rest = buffer.trimmingCharacters(in: .whitespacesAndNewlines)
+                return rest.isEmpty ? nil : rest
+            }
+            let trimmed = line.trimmingCharacters(in: .whitespaces)
+            if buffer.isEmpty && interactive {
+                if trimmed == ".quit" || trimmed == ".exit" { return nil }
+                if trimmed == ".history" {
+                    for (number, entry) in history.enumerated() { print("\(number + 1)  \(entry)") }
+                    continue
+                }
+            }
+            buffer += (buffer.isEmpty ? "" : "\n") + line
+            if trimmed.hasSuffix(";") {
+                let statement = buffer.trimmingCharacters(in: .whitespacesAndNewlines)
+                if interactive { history.append(statement.replacingOccurrences(of: "\n", with: " ")) }
+                return statement
+            }
+        }
+    }
+
+    func saveHistory() {
+        guard interactive, !history.isEmpty else { return }
+        let previous = (try? String(contentsOfFile: SQLShell.historyPath, encoding: .utf8)) ?? ""
+        let lines = (previous.split(separator: "\n").map(String.init) + history).suffix(1000)
+        try? (lines.joined(separator: "\n") + "\n").write(toFile: SQLShell.historyPath, atomically: true, encoding: .utf8)
+    }
+}
