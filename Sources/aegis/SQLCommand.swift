@@ -77,7 +77,7 @@ struct SQLCommand: AsyncParsableCommand {
             shell.saveHistory()
         }
         await runner.close()
-        if failures > 0 && !interactive { throw ExitCode(LiveExitCode.refused) }
+        if failures > 0 && !interactive { throw CLIFailure(code: LiveExitCode.refused, message: "") }
     }
 
     /// Runs `sql` and prints each result; returns whether it failed.
@@ -139,13 +139,21 @@ final class RemoteRunner: SQLRunner {
     init(_ client: AegisClient) { self.client = client }
 
     func execute(_ sql: String, parameters: [SQLValue]) async throws -> ([QueryResult], String?) {
-        do {
-            let answer = try await client.query(sql, parametersJSON: parameters.map(\.jsonText))
-            return ([QueryResult(columns: answer.columns, rows: answer.rows.map { $0.map(RemoteRunner.value) }, rowsAffected: answer.rowsAffected)], nil)
-        } catch {
-            if case let .server(status, _, message) = error, (400..<500).contains(status) { return ([], message) }
-            throw error
+        // One request per statement, so each result is printed (the API answers with
+        // the last statement's result only).
+        var results: [QueryResult] = []
+        let statements: [String]
+        do { statements = try Parser.statementTexts(sql) } catch { return ([], error.rendered(in: sql)) }
+        for statement in statements {
+            do {
+                let answer = try await client.query(statement, parametersJSON: parameters.map(\.jsonText))
+                results.append(QueryResult(columns: answer.columns, rows: answer.rows.map { $0.map(RemoteRunner.value) }, rowsAffected: answer.rowsAffected))
+            } catch {
+                if case let .server(status, _, message) = error, (400..<500).contains(status) { return (results, message) }
+                throw error
+            }
         }
+        return (results, nil)
     }
 
     /// A JSON value of an answer as a SQL value (numbers with a fraction or exponent as REAL).

@@ -118,6 +118,11 @@ public final class KVStateMachine {
 
     // MARK: snapshots
 
+    /// The SQL schema this replica has applied.
+    public var sqlCatalog: Catalog {
+        (try? sql.database.catalog()) ?? Catalog()
+    }
+
     /// Runs read-only SQL (SELECT, EXPLAIN) against the applied state.
     public func readSQL(_ text: String, _ parameters: [SQLValue]) -> KVResult {
         sql.execute(text, parameters)

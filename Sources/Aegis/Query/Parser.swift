@@ -26,6 +26,22 @@ public struct Parser {
         }
     }
 
+    /// The text of each statement in `source` (split at the semicolons between them,
+    /// not those inside strings or comments), after checking that all of it parses.
+    public static func statementTexts(_ source: String) throws(SQLError) -> [String] {
+        _ = try parse(source)
+        let bytes = Array(source.utf8)
+        var texts: [String] = []
+        var start = 0
+        for token in try Lexer.tokenize(source) where token.kind == .symbol(.semicolon) || token.kind == .end {
+            let end = min(token.position.offset, bytes.count)
+            let text = String(decoding: bytes[start..<end], as: UTF8.self)
+            if text.contains(where: { !$0.isWhitespace }) { texts.append(text) }
+            start = min(end + 1, bytes.count)
+        }
+        return texts
+    }
+
     /// Exactly one statement.
     public static func parseOne(_ source: String) throws(SQLError) -> Statement {
         let statements = try parse(source)

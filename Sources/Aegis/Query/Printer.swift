@@ -189,6 +189,11 @@ public enum SQLPrinter {
         return plain ? text : "\"" + text.replacingAll("\"", with: "\"\"") + "\""
     }
 
+    /// A stored (normalized) name as SQL that reads back as the same name.
+    public static func quoteName(_ name: String) -> String {
+        quote(Name(name, quoted: true, at: SourcePosition(offset: 0, line: 1, column: 1)))
+    }
+
     static func list(_ names: [Name]) -> String { names.map(quote).joined(separator: ", ") }
 
     static func column(_ definition: ColumnDefinition) -> String {

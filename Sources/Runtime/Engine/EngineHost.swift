@@ -357,6 +357,11 @@ public final class EngineHost: @unchecked Sendable {
         loop.submit { [self] in node.stateMachine.scan(prefix: prefix, limit: limit) }
     }
 
+    /// The SQL schema this node has applied — possibly stale.
+    public func localCatalog() -> EventLoopFuture<Catalog> {
+        loop.submit { [self] in node.stateMachine.sqlCatalog }
+    }
+
     /// Tells the transport where a node listens for peers (a node being added).
     public func learnPeer(_ node: NodeID, at address: HostPort) -> EventLoopFuture<Void> {
         loop.submit { [self] in transport.learn(node, at: address) }

@@ -85,6 +85,7 @@ public enum AegisServer {
 
         let router = Router()
         RESTRoutes(host: host, configuration: configuration, version: version, metrics: metrics).register(on: router)
+        SQLRoutes(host: host, configuration: configuration).register(on: router)
         let app = Application(
             router: router,
             server: server,

@@ -347,18 +347,24 @@ struct RESTRoutes: Sendable {
         return key
     }
 
-    /// `X-Aegis-Request-Id: CLIENT-SEQUENCE` (decimal): a retry with the same id is applied once.
     private func identity(_ request: Request) throws -> (clientID: UInt64, sequence: UInt64)? {
+        try RESTIdentity.parse(request)
+    }
+
+    private func unexpected(_ result: KVResult) -> APIError {
+        APIError(status: .internalServerError, code: "internal", message: "the cluster answered with an unexpected result (\(result)); please report it")
+    }
+}
+
+/// `X-Aegis-Request-Id: CLIENT-SEQUENCE` (decimal): a retry with the same id is applied once.
+enum RESTIdentity {
+    static func parse(_ request: Request) throws -> (clientID: UInt64, sequence: UInt64)? {
         guard let text = request.headers[RESTRoutes.requestIDHeader] else { return nil }
         let parts = text.split(separator: "-")
         guard parts.count == 2, let client = UInt64(parts[0]), let sequence = UInt64(parts[1]), client != 0, sequence != 0 else {
             throw APIError.badRequest("X-Aegis-Request-Id must be CLIENT-SEQUENCE, two non-zero whole numbers like 8121-4")
         }
         return (client, sequence)
-    }
-
-    private func unexpected(_ result: KVResult) -> APIError {
-        APIError(status: .internalServerError, code: "internal", message: "the cluster answered with an unexpected result (\(result)); please report it")
     }
 }
 
