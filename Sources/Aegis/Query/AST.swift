@@ -128,7 +128,8 @@ public enum JoinConstraint: Equatable, Sendable {
 
 public indirect enum TableReference: Equatable, Sendable {
     case table(Name, alias: Name?)
-    case subquery(Select, alias: Name)
+    /// A derived table; unnamed ones cannot be named in column references.
+    case subquery(Select, alias: Name?)
     case join(TableReference, JoinKind, TableReference, JoinConstraint)
 }
 

@@ -91,6 +91,9 @@ public struct Parser {
         case let .quotedIdentifier(text):
             defer { advance() }
             return Name(text, quoted: true, at: current.position)
+        case let .keyword(keyword) where Keyword.soft.contains(keyword):
+            defer { advance() }
+            return Name(keyword.rawValue, at: current.position)
         case let .keyword(keyword):
             throw SQLError(.syntax, "expected \(what), found the keyword \(keyword.spelling); quote it (\"\(keyword.rawValue)\") to use it as a name",
                 at: current.position, length: current.length)
@@ -512,7 +515,11 @@ public struct Parser {
                 let query = try select()
                 try expect(.symbol(.rightParenthesis), "')' after the subquery")
                 _ = take(.as)
-                return .subquery(query, alias: try name("an alias for the subquery (a derived table needs a name)"))
+                if take(.as) { return .subquery(query, alias: try name("an alias after AS")) }
+                switch current.kind {
+                case .identifier, .quotedIdentifier: return .subquery(query, alias: try name("an alias"))
+                default: return .subquery(query, alias: nil)
+                }
             }
             let inner = try nested { (parser: inout Parser) throws(SQLError) -> TableReference in try parser.fromClause() }
             try expect(.symbol(.rightParenthesis), "')'")
@@ -751,7 +758,8 @@ public struct Parser {
             let inner = try expression()
             try expect(.symbol(.rightParenthesis), "')'")
             return inner
-        case .identifier, .quotedIdentifier:
+        case .identifier, .quotedIdentifier, .keyword(.first), .keyword(.last), .keyword(.nulls), .keyword(.key), .keyword(.column),
+             .keyword(.conflict), .keyword(.do), .keyword(.nothing), .keyword(.rename), .keyword(.to), .keyword(.transaction), .keyword(.add):
             let first = try name("a name")
             if current.kind == .symbol(.leftParenthesis), !first.quoted { return try functionCall(first) }
             if take(.symbol(.dot)) {

@@ -338,9 +338,9 @@ final class Planner {
             let start = scope.columns.count
             let (node, columns) = try planSelect(select, parent: scope.parent, level: scope.level)
             for column in columns {
-                scope.columns.append(ScopeColumn(table: alias.normalized, name: column.name, affinity: column.affinity))
+                scope.columns.append(ScopeColumn(table: alias?.normalized, name: column.name, affinity: column.affinity))
             }
-            return .derived(node, alias: alias.normalized, range: start..<scope.columns.count)
+            return .derived(node, alias: alias?.normalized ?? "", range: start..<scope.columns.count)
         case let .join(leftReference, kind, rightReference, constraint):
             let left = try relationTree(leftReference, scope)
             let right = try relationTree(rightReference, scope)

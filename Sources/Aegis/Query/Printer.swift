@@ -107,7 +107,7 @@ public enum SQLPrinter {
     static func table(_ reference: TableReference) -> String {
         switch reference {
         case let .table(name, alias): return quote(name) + (alias.map { " AS " + quote($0) } ?? "")
-        case let .subquery(query, alias): return "(" + print(query) + ") AS " + quote(alias)
+        case let .subquery(query, alias): return "(" + print(query) + ")" + (alias.map { " AS " + quote($0) } ?? "")
         case let .join(left, kind, right, constraint):
             var text = "(" + table(left) + " " + kind.rawValue + " JOIN " + table(right)
             switch constraint {

@@ -16,6 +16,10 @@ public enum Keyword: String, Sendable, CaseIterable {
     }()
 
     public var spelling: String { rawValue.uppercased() }
+
+    /// Keywords that only mean something in one place (NULLS FIRST, PRIMARY KEY, DO
+    /// NOTHING…), so they also serve as names, as in SQLite: a column named `first`.
+    static let soft: Set<Keyword> = [.first, .last, .nulls, .key, .column, .conflict, .do, .nothing, .rename, .to, .transaction, .add]
 }
 
 public enum Symbol: String, Sendable {
