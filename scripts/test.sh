@@ -29,6 +29,7 @@ step "determinism lint" bash scripts/lint-determinism.sh
 step "release build" swift build -c release
 step "unit, simulation and CLI tests" swift test
 step "independent linearizability checker tests" python3 -m unittest discover -s tools/linearizability
+step "sqllogictest corpus agrees with SQLite" python3 tools/sqllogictest/sqllogictest.py check Tests/SQLLogic/*.test
 if [ -x .build/release/aegis ]; then
   aegis=.build/release/aegis
   for scenario in Scenarios/*.yaml Scenarios/probe/*.yaml; do

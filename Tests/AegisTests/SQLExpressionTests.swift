@@ -133,24 +133,7 @@ import Testing
                 except Exception as x:
                     print('error|')
             """
-        let lines = expressions.map { expression -> String in
-            let data = try! JSONSerialization.data(withJSONObject: [expression], options: [])
-            let array = String(decoding: data, as: UTF8.self)
-            return String(array.dropFirst().dropLast())
-        }
-        // The expressions go through a file: a pipe both ways could fill and deadlock.
-        let inputFile = FileManager.default.temporaryDirectory.appendingPathComponent("aegis-sql-differential-\(UUID().uuidString).jsonl")
-        try Data((lines.joined(separator: "\n") + "\n").utf8).write(to: inputFile)
-        defer { try? FileManager.default.removeItem(at: inputFile) }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "-c", script]
-        let output = Pipe()
-        process.standardInput = try FileHandle(forReadingFrom: inputFile)
-        process.standardOutput = output
-        try process.run()
-        let answers = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
-        process.waitUntilExit()
+        let answers = try SQLiteOracle.answers(script: script, inputs: expressions)
         try #require(answers.count >= expressions.count, "python3 with sqlite3 did not answer every expression")
         var disagreements: [String] = []
         for (index, expression) in expressions.enumerated() {
