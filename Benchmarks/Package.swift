@@ -3,6 +3,7 @@
 // benchmark dependency. Run: swift run -c release --package-path Benchmarks SimSpeed
 //                         swift run -c release --package-path Benchmarks StorageBench
 //                         swift run -c release --package-path Benchmarks ClusterBench
+//                         swift run -c release --package-path Benchmarks SQLBench
 import PackageDescription
 
 let package = Package(
@@ -24,11 +25,24 @@ let package = Package(
             pkgConfig: "sqlite3",
             providers: [.apt(["libsqlite3-dev"])]
         ),
+        .target(name: "BenchSupport"),
         .executableTarget(
             name: "StorageBench",
             dependencies: [
                 .product(name: "Aegis", package: "Aegis"),
                 .product(name: "Runtime", package: "Aegis"),
+                "BenchSupport",
+                "CSQLite",
+            ]
+        ),
+        // The SQL engine against SQLite, embedded, 1M rows (bulk insert, point select,
+        // range scan, GROUP BY, a two-table join).
+        .executableTarget(
+            name: "SQLBench",
+            dependencies: [
+                .product(name: "Aegis", package: "Aegis"),
+                .product(name: "Runtime", package: "Aegis"),
+                "BenchSupport",
                 "CSQLite",
             ]
         ),

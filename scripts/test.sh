@@ -42,6 +42,8 @@ if [ -x .build/release/aegis ]; then
     step "planted bug caught: $mutation in Scenarios/partitions.yaml (seeds 1..200)" \
       caught "$aegis" sim sweep Scenarios/partitions.yaml --seeds 1..200 --mutation "$mutation" --traces-max 0
   done
+  step "planted bug caught: sql-commit-failed-transaction in Scenarios/sql-bank.yaml (seeds 1..200)" \
+    caught "$aegis" sim sweep Scenarios/sql-bank.yaml --seeds 1..200 --mutation sql-commit-failed-transaction --traces-max 0
   for mutation in storage-skip-wal-sync storage-manifest-rename-before-sync storage-ignore-block-checksum; do
     step "planted bug caught: $mutation in Scenarios/storage.yaml (seeds 1..200)" \
       caught "$aegis" sim sweep Scenarios/storage.yaml --seeds 1..200 --mutation "$mutation" --traces-max 0

@@ -19,17 +19,15 @@
 // Usage: StorageBench [--keys N] [--dir PATH] [--compression none|lz4|zstd[:LEVEL]]
 //                     [--engine both|aegis|sqlite] [--only WORKLOAD]   (for profiling)
 import Aegis
+import BenchSupport
 import CSQLite
 import Foundation
 import Runtime
 
 // MARK: options
 
-let arguments = Array(CommandLine.arguments.dropFirst())
-func option(_ name: String) -> String? {
-    guard let index = arguments.firstIndex(of: name), index + 1 < arguments.count else { return nil }
-    return arguments[index + 1]
-}
+let options = BenchOptions()
+func option(_ name: String) -> String? { options.value(name) }
 let keyCount = option("--keys").flatMap(Int.init) ?? 1_000_000
 let root = option("--dir") ?? "/tmp/aegis-storage-bench"
 let compressionChoice = BlockCompression(parsing: option("--compression") ?? "lz4")
@@ -43,44 +41,7 @@ let only = option("--only")
 let batchRows = 1000
 let cacheBytes = 64 << 20
 
-func fail(_ message: String) -> Never {
-    FileHandle.standardError.write(Data("error: \(message)\n".utf8))
-    exit(1)
-}
-
-func now() -> Double {
-    var spec = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &spec)
-    return Double(spec.tv_sec) + Double(spec.tv_nsec) / 1e9
-}
-
-func removeTree(_ path: String) {
-    guard let entries = try? FileManager.default.contentsOfDirectory(atPath: path) else { return }
-    for entry in entries { try? FileManager.default.removeItem(atPath: path + "/" + entry) }
-    try? FileManager.default.removeItem(atPath: path)
-}
-
-func directoryBytes(_ path: String) -> Int {
-    let entries = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
-    return entries.reduce(0) { total, entry in
-        let attributes = try? FileManager.default.attributesOfItem(atPath: path + "/" + entry)
-        return total + ((attributes?[.size] as? NSNumber)?.intValue ?? 0)
-    }
-}
-
 // MARK: data
-
-struct Random {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func below(_ bound: Int) -> Int { Int(next() % UInt64(bound)) }
-}
 
 func key(_ number: Int) -> [UInt8] {
     let digits = String(number)
@@ -283,16 +244,6 @@ struct Measurement {
 }
 
 nonisolated(unsafe) var results: [Measurement] = []
-
-func padded(_ text: String, _ width: Int) -> String {
-    text + String(repeating: " ", count: max(0, width - text.count))
-}
-
-func time(_ body: () -> Void) -> Double {
-    let start = now()
-    body()
-    return now() - start
-}
 
 func measure(_ name: String, operations: Int, aegis: Store, sqlite: Store, _ work: (Store) -> Void) {
     // --only: that workload alone (and the random insert that loads the store the

@@ -17,6 +17,8 @@ public enum Mutation: String, Sendable, CaseIterable {
     case storageSkipWALSync = "storage-skip-wal-sync"
     case storageManifestRenameBeforeSync = "storage-manifest-rename-before-sync"
     case storageIgnoreBlockChecksum = "storage-ignore-block-checksum"
+    // SQL on Raft (Sources/Aegis/Query, Sources/Aegis/Node).
+    case sqlCommitFailedTransaction = "sql-commit-failed-transaction"
 
     /// One line for `aegis sim mutations`.
     public var summary: String {
@@ -43,6 +45,8 @@ public enum Mutation: String, Sendable, CaseIterable {
             return "storage: rename a new manifest into place before syncing it, so a crash can leave a damaged manifest"
         case .storageIgnoreBlockChecksum:
             return "storage: use a table block whose checksum fails, so corrupt bytes are returned as data"
+        case .sqlCommitFailedTransaction:
+            return "sql: commit a request's transaction that failed part-way instead of rolling it back, so half a transfer takes effect"
         }
     }
 }

@@ -96,7 +96,7 @@ public final class KVNode: NodeProcess {
         var storeOptions = configuration.store
         if configuration.mutations.contains(.raftAckBeforeSync) { storeOptions.skipSync = true }
         store = RaftLogStore(disk: environment.disk, options: storeOptions)
-        stateMachine = KVStateMachine(sessionsMax: configuration.sessionsMax)
+        stateMachine = KVStateMachine(sessionsMax: configuration.sessionsMax, mutations: configuration.mutations)
     }
 
     public var node: NodeID { environment.node }

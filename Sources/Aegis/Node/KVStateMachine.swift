@@ -15,11 +15,12 @@ public final class KVStateMachine {
     private(set) var sessions: [UInt64: Session] = [:]
     public private(set) var appliedIndex = LogIndex.zero
     /// The SQL tables, run by every replica in log order.
-    let sql = SQLReplica()
+    let sql: SQLReplica
 
-    public init(sessionsMax: Int = 10_000) {
+    public init(sessionsMax: Int = 10_000, mutations: MutationSet = .none) {
         precondition(sessionsMax >= 1, "keep at least one session")
         self.sessionsMax = sessionsMax
+        sql = SQLReplica(commitFailedTransactions: mutations.contains(.sqlCommitFailedTransaction))
     }
 
     public var keyCount: Int { data.count }

@@ -8,8 +8,11 @@
 /// plan and reaches the same rows in the same order.
 final class SQLReplica {
     private(set) var database: SQLDatabase
+    /// Planted bug `sql-commit-failed-transaction`.
+    let commitFailedTransactions: Bool
 
-    init() {
+    init(commitFailedTransactions: Bool = false) {
+        self.commitFailedTransactions = commitFailedTransactions
         database = SQLReplica.emptyDatabase()
     }
 
@@ -24,6 +27,9 @@ final class SQLReplica {
         let session = database.session()
         var (results, error) = session.executeAll(text, parameters: parameters)
         var message = error?.rendered(in: text)
+        if session.inTransaction && commitFailedTransactions {
+            _ = session.executeAll("COMMIT")
+        }
         if session.inTransaction {
             session.abandon()
             message = message ?? "the transaction was rolled back: a request must end its transaction with COMMIT or ROLLBACK"

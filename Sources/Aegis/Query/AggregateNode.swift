@@ -27,12 +27,12 @@ struct Accumulator {
     var last: SQLValue = .null
     var seen: Set<SQLValue>?
 
-    mutating func add(_ call: AggregateCall, _ values: [SQLValue]) throws(SQLError) {
+    /// Folds in one row: `value` is the first argument, `second` group_concat's separator.
+    mutating func add(_ call: AggregateCall, _ value: SQLValue, _ second: SQLValue?) throws(SQLError) {
         if call.star {
             count += 1
             return
         }
-        let value = values.first ?? .null
         if call.function == "any" {
             last = value
             return
@@ -64,7 +64,7 @@ struct Accumulator {
             if extreme.isNull || SQLValue.order(value, extreme) > 0 { extreme = value }
         case "group_concat":
             pieces.append(value.description)
-            if values.count > 1 { separator = values[1].isNull ? "" : values[1].description }
+            if let second { separator = second.isNull ? "" : second.description }
         default:
             break
         }
@@ -107,28 +107,44 @@ final class AggregateNode: PlanNode {
         try source.open(run)
         var keys: [[SQLValue]] = []
         var states: [[Accumulator]] = []
-        /// Group position by key: looked up, never iterated.
+        /// Group position by key (by its one value when there is one key): looked up,
+        /// never iterated.
         var groups: [[SQLValue]: Int] = [:]
+        var singleGroups: [SQLValue: Int] = [:]
         let fresh = Array(repeating: Accumulator(), count: aggregates.count)
         while let row = try source.next() {
             let context = run.context(row)
-            var key: [SQLValue] = []
-            key.reserveCapacity(groupKeys.count)
-            for expression in groupKeys { key.append(try Evaluator.evaluate(expression, context)) }
             let group: Int
-            if let found = groups[key] {
-                group = found
+            if groupKeys.count == 1 {
+                let value = try Evaluator.evaluate(groupKeys[0], context)
+                if let found = singleGroups[value] {
+                    group = found
+                } else {
+                    group = keys.count
+                    singleGroups[value] = group
+                    try run.budget.charge([value], for: "GROUP BY")
+                    keys.append([value])
+                    states.append(fresh)
+                }
             } else {
-                group = keys.count
-                groups[key] = group
-                try run.budget.charge(key, for: "GROUP BY")
-                keys.append(key)
-                states.append(fresh)
+                var key: [SQLValue] = []
+                key.reserveCapacity(groupKeys.count)
+                for expression in groupKeys { key.append(try Evaluator.evaluate(expression, context)) }
+                if let found = groups[key] {
+                    group = found
+                } else {
+                    group = keys.count
+                    groups[key] = group
+                    try run.budget.charge(key, for: "GROUP BY")
+                    keys.append(key)
+                    states.append(fresh)
+                }
             }
-            for (index, call) in aggregates.enumerated() {
-                var values: [SQLValue] = []
-                for argument in call.arguments { values.append(try Evaluator.evaluate(argument, context)) }
-                try states[group][index].add(call, values)
+            for index in aggregates.indices {
+                let call = aggregates[index]
+                let first = call.arguments.isEmpty ? SQLValue.null : try Evaluator.evaluate(call.arguments[0], context)
+                let second = call.arguments.count > 1 ? try Evaluator.evaluate(call.arguments[1], context) : nil
+                try states[group][index].add(call, first, second)
             }
         }
         if groupKeys.isEmpty && keys.isEmpty {

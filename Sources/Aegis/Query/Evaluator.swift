@@ -6,8 +6,9 @@ public struct EvaluationContext {
     public var row: [SQLValue] = []
     /// Rows of the enclosing queries, innermost first (`.slot(depth: 1, …)` is `outer[0]`).
     public var outer: [[SQLValue]] = []
-    /// Runs a planned subquery in this context (the executor provides it).
-    public var subplan: ((Int, EvaluationContext) throws(SQLError) -> [[SQLValue]])?
+    /// Runs planned subqueries (the executor provides it; a reference, not a closure,
+    /// so making a context per row allocates nothing).
+    public var subplans: (any SubplanRunner)?
     public var column: (Name?, Name) throws(SQLError) -> SQLValue
     public var subquery: (Select) throws(SQLError) -> [[SQLValue]]
 
@@ -22,6 +23,11 @@ public struct EvaluationContext {
         self.column = column
         self.subquery = subquery
     }
+}
+
+/// Runs the subqueries a statement's expressions hold.
+public protocol SubplanRunner: AnyObject {
+    func run(_ id: Int, _ context: EvaluationContext) throws(SQLError) -> [[SQLValue]]
 }
 
 /// Evaluates scalar expressions with SQL's three-valued logic and SQLite's arithmetic:
@@ -42,7 +48,8 @@ public enum Evaluator {
         case let .slot(depth, index, _):
             return depth == 0 ? context.row[index] : context.outer[depth - 1][index]
         case let .subplan(id, use, operand, negated):
-            guard let run = context.subplan else { throw SQLError(.runtime, "a subquery needs a query to run in") }
+            guard let runner = context.subplans else { throw SQLError(.runtime, "a subquery needs a query to run in") }
+            func run(_ id: Int, _ context: EvaluationContext) throws(SQLError) -> [[SQLValue]] { try runner.run(id, context) }
             switch use {
             case .exists:
                 return SQLValue.boolean(try !run(id, context).isEmpty != negated)

@@ -5,7 +5,7 @@
 
 /// What one execution of a statement shares: its transaction, parameters, the rows of
 /// enclosing queries (for correlated subqueries), planned subqueries and the budget.
-final class QueryRun {
+final class QueryRun: SubplanRunner {
     let tables: RowSource
     let parameters: [SQLValue]
     let outer: [[SQLValue]]
@@ -28,7 +28,7 @@ final class QueryRun {
         var context = EvaluationContext(parameters: parameters)
         context.row = row
         context.outer = outer
-        context.subplan = { [unowned self] id, context throws(SQLError) in try self.runSubplan(id, context) }
+        context.subplans = self
         return context
     }
 
@@ -41,7 +41,7 @@ final class QueryRun {
         return try Evaluator.evaluate(predicate, context(row)).truth == true
     }
 
-    private func runSubplan(_ id: Int, _ context: EvaluationContext) throws(SQLError) -> [[SQLValue]] {
+    func run(_ id: Int, _ context: EvaluationContext) throws(SQLError) -> [[SQLValue]] {
         let subplan = subplans[id]
         if !subplan.correlated, let rows = cache.rows[id] { return rows }
         let child = QueryRun(tables: tables, parameters: parameters, outer: [context.row] + context.outer,

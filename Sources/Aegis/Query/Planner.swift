@@ -63,6 +63,9 @@ final class Planner {
     private(set) var subplans: [Subplan] = []
     /// The lowest query level any name resolved to since the mark (for correlation).
     private var lowestLevelReferenced = Int.max
+    /// Table scans made for the query level being planned, with where their columns
+    /// start in its row (for projection pushdown).
+    private var levelScans: [(scan: TableScanNode, start: Int)] = []
     /// Common table expressions in scope, innermost last.
     private var commonTables: [(name: String, columns: [ScopeColumn], node: PlanNode)] = []
 
@@ -171,12 +174,19 @@ final class Planner {
         let scope = Scope([], parent: parent, level: level)
         var node: PlanNode
         var remaining: [Expression] = []
+        let savedScans = levelScans
+        levelScans = []
+        defer { levelScans = savedScans }
+        let subplansBefore = subplans.count
+        var read: [Expression] = []
         if let from = core.from {
             let relation = try relationTree(from, scope)
+            read += Planner.joinConditions(relation)
             var conjuncts: [Expression] = []
             if let filter = core.filter {
                 conjuncts = Planner.conjuncts(try bind(filter, scope, aggregates: .forbidden("WHERE")))
             }
+            read += conjuncts
             let (pushable, kept) = conjuncts.partitioned { !self.readsCurrentRowInSubplan($0, level: level) }
             node = try build(relation, pushed: pushable, scope: scope, above: &remaining)
             remaining += kept
@@ -249,6 +259,7 @@ final class Planner {
         // Aggregation: group keys and aggregate calls computed first; the results then
         // read the aggregate row.
         var having = try core.having.map { expression throws(SQLError) in try bind(expression, scope, aggregates: .allowed) }
+        read += results + extras + (having.map { [$0] } ?? [])
         let aggregating = !core.groupBy.isEmpty || results.contains(where: Planner.hasAggregate) || extras.contains(where: Planner.hasAggregate)
             || having.map(Planner.hasAggregate) == true
         if core.having != nil && !aggregating {
@@ -266,6 +277,7 @@ final class Planner {
                     groupKeys.append(try bind(expression, scope, aggregates: .forbidden("GROUP BY")))
                 }
             }
+            read += groupKeys
             var calls: [AggregateCall] = []
             for index in results.indices { results[index] = try extract(results[index], groupKeys, &calls, level: level) }
             for index in extras.indices { extras[index] = try extract(extras[index], groupKeys, &calls, level: level) }
@@ -274,6 +286,7 @@ final class Planner {
             if let having { node = FilterNode(node, having) }
         }
 
+        pushProjection(read, wholeRow: subplans[subplansBefore...].contains { $0.outerLevel <= level })
         node = ProjectNode(node, results + extras)
         if core.distinct {
             guard extras.isEmpty else { throw SQLError(.syntax, "with SELECT DISTINCT, ORDER BY terms must be result columns") }
@@ -285,6 +298,24 @@ final class Planner {
             node = LimitNode(node, limit: try bindConstant(limit, parent: parent, level: level), offset: try bindConstant(offset, parent: parent, level: level))
         }
         return (node, columns)
+    }
+
+    /// Tells this level's table scans which of their columns the query reads (all, when
+    /// a subquery reads this level's row: its references are not visible here).
+    private func pushProjection(_ expressions: [Expression], wholeRow: Bool) {
+        guard !wholeRow else { return }
+        var used = Set<Int>()
+        for expression in expressions {
+            Planner.visit(expression) { node in if case let .slot(0, index, _) = node { used.insert(index) } }
+        }
+        for (scan, start) in levelScans {
+            scan.neededColumns = scan.shape.table.columns.indices.map { used.contains(start + $0) }
+        }
+    }
+
+    static func joinConditions(_ relation: Relation) -> [Expression] {
+        guard case let .join(left, _, right, on, _) = relation else { return [] }
+        return on + joinConditions(left) + joinConditions(right)
     }
 
     /// The text a result column was written as (SQLite's name for it).
@@ -375,7 +406,9 @@ final class Planner {
         case let .table(shape, alias, range):
             let local = pushed.map { Planner.shift($0, by: -range.lowerBound) }
             let (access, estimate) = chooseAccess(shape, local, probe: [])
-            return TableScanNode(shape, alias: alias, access: access, filter: Planner.conjunction(local), estimatedRows: estimate)
+            let scan = TableScanNode(shape, alias: alias, access: access, filter: Planner.conjunction(local), estimatedRows: estimate)
+            levelScans.append((scan, range.lowerBound))
+            return scan
         case let .derived(node, _, range):
             guard let predicate = Planner.conjunction(pushed.map { Planner.shift($0, by: -range.lowerBound) }) else { return node }
             return FilterNode(node, predicate)
@@ -441,6 +474,7 @@ final class Planner {
                 let fullCost = rowEstimate(shape.table)
                 if case .full = access {} else if leftNode.estimatedRows * 4 <= fullCost || fullCost > 50_000 {
                     let scan = TableScanNode(shape, alias: alias, access: access, filter: Planner.conjunction(rightLocal), estimatedRows: perProbe)
+                    levelScans.append((scan, rightRange.lowerBound))
                     return IndexJoinNode(leftNode, kind, scan, residual: residual, rightWidth: rightWidth)
                 }
             }

@@ -68,8 +68,10 @@ enum RowLayout {
         return bytes
     }
 
-    /// The row's values; damaged bytes are a storage error, never a crash.
-    static func decode(_ bytes: [UInt8]) throws(SQLError) -> [SQLValue] {
+    /// The row's values; damaged bytes are a storage error, never a crash. With
+    /// `needed`, values whose flag is false are skipped (left NULL): a query that reads
+    /// two columns of ten does not build the other eight.
+    static func decode(_ bytes: [UInt8], needed: [Bool]? = nil) throws(SQLError) -> [SQLValue] {
         var offset = 0
         func damaged() -> SQLError { SQLError(.storage, "a stored row does not decode; the data is damaged") }
         func varint() throws(SQLError) -> UInt64 {
@@ -94,10 +96,21 @@ enum RowLayout {
         guard count <= UInt64(bytes.count) else { throw damaged() }
         var row: [SQLValue] = []
         row.reserveCapacity(Int(count))
-        for _ in 0..<count {
+        for position in 0..<Int(count) {
             guard offset < bytes.count else { throw damaged() }
             let tag = bytes[offset]
             offset += 1
+            if let needed, position < needed.count, !needed[position] {
+                switch tag {
+                case nullTag: break
+                case integerTag: _ = try varint()
+                case realTag: _ = try take(8)
+                case textTag, blobTag: _ = try take(try varint())
+                default: throw damaged()
+                }
+                row.append(.null)
+                continue
+            }
             switch tag {
             case nullTag:
                 row.append(.null)

@@ -16,18 +16,27 @@ final class RowWriter {
         var existingKey: [UInt8]
     }
 
-    init(_ shape: TableShape, catalog: Catalog, tables: RowSource, source: String) throws(SQLError) {
+    init(_ shape: TableShape, catalog: Catalog, tables: RowSource, checks: [(text: String, predicate: Expression)]? = nil) throws(SQLError) {
         self.shape = shape
         self.tables = tables
         indexes = catalog.indexes(on: shape.table.name)
-        let planner = Planner(catalog: catalog, source: source, rowEstimate: { _ in 1 })
+        if let checks {
+            self.checks = checks
+        } else {
+            self.checks = try RowWriter.boundChecks(shape, catalog)
+        }
+    }
+
+    /// The table's CHECK constraints bound to its row.
+    static func boundChecks(_ shape: TableShape, _ catalog: Catalog) throws(SQLError) -> [(text: String, predicate: Expression)] {
+        let planner = Planner(catalog: catalog, source: "", rowEstimate: { _ in 1 })
         let scope = Scope(shape.table.columns.enumerated().map { ScopeColumn(table: shape.table.name, name: $1.name, affinity: shape.affinities[$0]) },
                           parent: nil, level: 0)
         var checks: [(String, Expression)] = []
         for text in shape.table.checks + shape.table.columns.compactMap(\.checkSQL) {
             checks.append((text, try planner.bind(Catalog.expression(text), scope, aggregates: .forbidden("CHECK"))))
         }
-        self.checks = checks
+        return checks
     }
 
     var table: Catalog.Table { shape.table }
@@ -127,11 +136,7 @@ final class RowWriter {
     func update(_ old: [SQLValue], key oldKey: [UInt8], to new: [SQLValue]) throws(SQLError) -> [UInt8] {
         let newKey = shape.hasRowID ? oldKey : KeyEncoding.key(table.primaryKey.map { new[$0] })
         try delete(old, key: oldKey)
-        do {
-            try insert(new, key: newKey)
-        } catch {
-            throw error
-        }
+        try insert(new, key: newKey)
         return newKey
     }
 

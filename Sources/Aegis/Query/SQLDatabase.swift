@@ -28,8 +28,19 @@ public final class SQLDatabase {
     /// their plans cannot differ with what each happened to count).
     public var fixedRowEstimate: Double?
 
+    /// Each table's shape and bound CHECKs, for the catalog version they were made from.
+    private var writerParts: [UInt32: (version: Int, shape: TableShape, checks: [(text: String, predicate: Expression)])] = [:]
+
     public init(store: MVCCStore) {
         self.store = store
+    }
+
+    func writerParts(_ table: Catalog.Table, _ catalog: Catalog, version: Int) throws(SQLError) -> (TableShape, [(text: String, predicate: Expression)]) {
+        if let cached = writerParts[table.id], cached.version == version { return (cached.shape, cached.checks) }
+        let shape = TableShape(table)
+        let checks = try RowWriter.boundChecks(shape, catalog)
+        writerParts[table.id] = (version, shape, checks)
+        return (shape, checks)
     }
 
     public func session() -> SQLSession { SQLSession(self) }

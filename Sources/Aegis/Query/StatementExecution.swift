@@ -15,8 +15,11 @@ final class StatementExecution {
         self.source = source
     }
 
+    private var catalogVersion = 0
+
     func run(_ prepared: PreparedStatement) throws(SQLError) -> QueryResult {
         let (catalog, version) = try database.catalog(in: tables)
+        catalogVersion = version
         switch prepared.statement {
         case let .select(select):
             let plan: QueryPlan
@@ -85,7 +88,8 @@ final class StatementExecution {
         guard let table = catalog.table(name.normalized) else {
             throw SQLError(.name, "there is no table \(name.text)", at: name.position, length: name.text.count)
         }
-        return try RowWriter(TableShape(table), catalog: catalog, tables: tables, source: source)
+        let (shape, checks) = try database.writerParts(table, catalog, version: catalogVersion)
+        return try RowWriter(shape, catalog: catalog, tables: tables, checks: checks)
     }
 
     private func note(_ writer: RowWriter) {
@@ -111,17 +115,32 @@ final class StatementExecution {
 
         // The new rows, computed before any is written (INSERT … SELECT may read the table).
         let planner = planner(catalog)
-        let plan: QueryPlan
-        switch source {
-        case let .values(rows):
-            plan = try planner.plan(Select(first: SelectCore(values: rows)))
-        case let .select(select):
-            plan = try planner.plan(select)
+        var incoming: [[SQLValue]] = []
+        if case let .values(rows) = source, rows.allSatisfy({ $0.allSatisfy(StatementExecution.isConstant) }) {
+            // Constants and parameters: evaluated directly, no plan needed.
+            let context = EvaluationContext(parameters: parameters)
+            for row in rows {
+                guard row.count == targets.count else {
+                    throw SQLError(.syntax, "table \(table.name) gets \(row.count) values for \(targets.count) columns")
+                }
+                var values: [SQLValue] = []
+                values.reserveCapacity(row.count)
+                for expression in row { values.append(try Evaluator.evaluate(expression, context)) }
+                incoming.append(values)
+            }
+        } else {
+            let plan: QueryPlan
+            switch source {
+            case let .values(rows):
+                plan = try planner.plan(Select(first: SelectCore(values: rows)))
+            case let .select(select):
+                plan = try planner.plan(select)
+            }
+            guard plan.columns.count == targets.count else {
+                throw SQLError(.syntax, "table \(table.name) gets \(plan.columns.count) values for \(targets.count) columns")
+            }
+            incoming = try rows(of: plan)
         }
-        guard plan.columns.count == targets.count else {
-            throw SQLError(.syntax, "table \(table.name) gets \(plan.columns.count) values for \(targets.count) columns")
-        }
-        let incoming = try rows(of: plan)
 
         var upsert: (assignments: [(Int, Expression)], filter: Expression?)?
         var conflictColumns: Set<Int>?
@@ -175,6 +194,18 @@ final class StatementExecution {
             affected += 1
         }
         return affected
+    }
+
+    /// Whether `expression` needs no row and no query to evaluate.
+    static func isConstant(_ expression: Expression) -> Bool {
+        var constant = true
+        Planner.visit(expression) { node in
+            switch node {
+            case .column, .subquery, .exists, .inSelect, .slot, .subplan: constant = false
+            default: break
+            }
+        }
+        return constant
     }
 
     private func bindAssignments(_ assignments: [Assignment], _ table: Catalog.Table, _ scope: Scope, _ planner: Planner) throws(SQLError) -> [(Int, Expression)] {
@@ -278,7 +309,7 @@ final class StatementExecution {
                 // Rows already there must pass the new column's CHECK with its default.
                 let shape = TableShape(table)
                 let scan = TableScanNode(shape, alias: table.name, access: .full, filter: nil, estimatedRows: 1)
-                let writer = try RowWriter(shape, catalog: changed, tables: tables, source: source)
+                let writer = try RowWriter(shape, catalog: changed, tables: tables)
                 let run = newRun(QueryPlan(root: scan, columns: [], subplans: []))
                 _ = check
                 for (_, row) in try collect(scan, run) { _ = try writer.prepare(row, run) }

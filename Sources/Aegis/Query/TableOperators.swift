@@ -35,8 +35,8 @@ struct TableShape {
     var prefix: [UInt8] { RowLayout.tablePrefix(table.id) }
     var hasRowID: Bool { table.primaryKey.isEmpty }
 
-    func row(from bytes: [UInt8]) throws(SQLError) -> [SQLValue] {
-        var row = try RowLayout.decode(bytes)
+    func row(from bytes: [UInt8], needed: [Bool]? = nil) throws(SQLError) -> [SQLValue] {
+        var row = try RowLayout.decode(bytes, needed: needed)
         if row.count < defaults.count { row.append(contentsOf: defaults[row.count...]) }
         guard row.count == defaults.count else { throw SQLError(.storage, "a stored row of \(table.name) has \(row.count) values for \(defaults.count) columns; the data is damaged") }
         return row
@@ -159,7 +159,13 @@ final class TableScanNode: PlanNode {
     private var end: [UInt8]?
     private var exhausted = true
     /// The primary key bytes (without the table prefix) of the row `next()` gave last.
-    private(set) var currentKey: [UInt8] = []
+    var currentKey: [UInt8] {
+        if case .index = access { return currentEntry.value }
+        return Array(currentEntry.key.dropFirst(shape.prefix.count))
+    }
+    private var currentEntry: (key: [UInt8], value: [UInt8]) = ([], [])
+    /// Which columns the query reads (nil: all); the others are not decoded.
+    var neededColumns: [Bool]?
 
     init(_ shape: TableShape, alias: String, access: AccessPath, filter: Expression?, estimatedRows: Double) {
         self.shape = shape
@@ -228,9 +234,8 @@ final class TableScanNode: PlanNode {
             let entry = buffer[position]
             position += 1
             let bytes: [UInt8]
-            currentKey = Array(entry.key.dropFirst(shape.prefix.count))
+            currentEntry = entry
             if case .index = access {
-                currentKey = entry.value
                 // An index entry's value is the row's primary key.
                 guard let stored = try run.tables.get(shape.prefix + entry.value) else {
                     throw SQLError(.storage, "an index entry of \(shape.table.name) points at a missing row; the data is damaged")
@@ -239,7 +244,7 @@ final class TableScanNode: PlanNode {
             } else {
                 bytes = entry.value
             }
-            let row = try shape.row(from: bytes)
+            let row = try shape.row(from: bytes, needed: neededColumns)
             if try run.holds(filter, row) { return row }
         }
     }
@@ -253,6 +258,10 @@ final class TableScanNode: PlanNode {
         case let .index(index, keys): text = "SEARCH \(name) USING INDEX \(index.name) (" + keys.description + ")"
         }
         if let filter { text += " WHERE " + SQLPrinter.print(filter) }
+        if let neededColumns, neededColumns.contains(false) {
+            let names = neededColumns.indices.filter { neededColumns[$0] }.map { shape.table.columns[$0].name }
+            text += " READING " + (names.isEmpty ? "no columns" : names.joined(separator: ", "))
+        }
         return text + " (~\(Int(estimatedRows.rounded())) rows)"
     }
 }

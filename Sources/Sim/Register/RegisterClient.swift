@@ -23,6 +23,32 @@ final class RegisterClient: NodeProcess {
         /// When the liveness phase starts, on this client's clock.
         var livenessStartNanoseconds: UInt64
         var retryBackoffNanoseconds: UInt64
+        /// Set for the SQL bank (`sql-bank`): transfers and sums instead of registers.
+        var bank: BankOptions?
+    }
+
+    /// The SQL bank: `accounts` accounts of `initialBalance`, transfers of 1 to
+    /// `transferMax` between two of them.
+    struct BankOptions {
+        var accounts: Int
+        var initialBalance: Int64 = 100
+        var transferMax: Int64 = 60
+
+        var total: Int64 { Int64(accounts) * initialBalance }
+
+        /// Creates the table and its accounts once: a retry or a second client's
+        /// setup changes nothing.
+        var setupSQL: String {
+            "CREATE TABLE IF NOT EXISTS accounts (id INTEGER PRIMARY KEY, balance INTEGER NOT NULL CHECK (balance >= 0)); "
+                + "INSERT INTO accounts VALUES " + (1...accounts).map { "(\($0), \(initialBalance))" }.joined(separator: ", ")
+                + " ON CONFLICT (id) DO NOTHING"
+        }
+
+        /// Credit first, then debit: the debit's CHECK fails when the payer is short, and
+        /// the whole transaction must then be rolled back.
+        static let transferSQL = "BEGIN; UPDATE accounts SET balance = balance + $3 WHERE id = $2; "
+            + "UPDATE accounts SET balance = balance - $3 WHERE id = $1; COMMIT"
+        static let sumSQL = "SELECT sum(balance), count(*) FROM accounts"
     }
 
     struct Operation {
@@ -33,6 +59,8 @@ final class RegisterClient: NodeProcess {
         var invokedAtNanoseconds: UInt64
         var attempts = 0
         var target: NodeID
+        /// The SQL bank's request, when there is one.
+        var sql: KVOperation?
     }
 
     let environment: NodeEnvironment
@@ -49,6 +77,11 @@ final class RegisterClient: NodeProcess {
     private var lastKnown: [Int64?]
     private var thinkTimer: TimerID?
     private var attemptTimer: TimerID?
+    /// The SQL bank: whether this client's setup took effect.
+    private(set) var bankReady = false
+    /// The SQL bank: transfers refused (a payer short of money) and sums read.
+    private(set) var transfersRefused = 0
+    private(set) var sumsRead = 0
 
     init(environment: NodeEnvironment, configuration: Configuration, history: History) {
         self.environment = environment
@@ -98,6 +131,10 @@ final class RegisterClient: NodeProcess {
     }
 
     private func invoke() {
+        if let bank = configuration.bank {
+            invokeBank(bank)
+            return
+        }
         sequence += 1
         let key = Int(environment.entropy.uniform(below: UInt64(configuration.keys)))
         let draw = Double(environment.entropy.uniform(below: 1 << 53)) / Double(1 << 53)
@@ -122,7 +159,35 @@ final class RegisterClient: NodeProcess {
         send()
     }
 
+    private func invokeBank(_ bank: BankOptions) {
+        sequence += 1
+        let function: HistoryEvent.Function
+        let key: Int
+        let value: HistoryEvent.Value
+        let operation: KVOperation
+        let draw = Double(environment.entropy.uniform(below: 1 << 53)) / Double(1 << 53)
+        if !bankReady {
+            (function, key, value) = (.write, 0, .write(0))
+            operation = .sql(text: bank.setupSQL, parameters: [], readOnly: false)
+        } else if draw < configuration.readShare {
+            (function, key, value) = (.read, 0, .read(nil))
+            operation = .sql(text: BankOptions.sumSQL, parameters: [], readOnly: true)
+        } else {
+            let from = Int(environment.entropy.uniform(below: UInt64(bank.accounts))) + 1
+            let to = (from + Int(environment.entropy.uniform(below: UInt64(bank.accounts - 1)))) % bank.accounts + 1
+            let amount = Int64(environment.entropy.uniform(below: UInt64(bank.transferMax))) + 1
+            (function, key, value) = (.write, from, .write(amount))
+            operation = .sql(text: BankOptions.transferSQL, parameters: [.integer(Int64(from)), .integer(Int64(to)), .integer(amount)], readOnly: false)
+        }
+        let target = leaderGuess ?? configuration.servers[nextServer]
+        current = Operation(sequence: sequence, function: function, key: key, value: value,
+            invokedAtNanoseconds: now, target: target, sql: operation)
+        record(.invoke, value)
+        send()
+    }
+
     private func request(for operation: Operation) -> ClientRequest {
+        if let sql = operation.sql { return ClientRequest(clientID: clientID, sequence: operation.sequence, operation: sql) }
         let key = Array("k\(operation.key)".utf8)
         let kvOperation: KVOperation
         switch operation.value {
@@ -221,6 +286,26 @@ final class RegisterClient: NodeProcess {
             } else {
                 lastKnown[operation.key] = current.flatMap { Int64(String(decoding: $0, as: UTF8.self)) }
                 finish(.fail, operation.value)
+            }
+        case let (_, .sql(results, error)):
+            if operation.function == .read {
+                guard error == nil, let row = results.last?.rows.first, row.count == 2 else {
+                    finish(.fail, .read(nil))
+                    return
+                }
+                sumsRead += 1
+                // A sum of the wrong count of accounts is recorded as an impossible sum.
+                if case let .integer(sum) = row[0], case let .integer(count) = row[1], count == Int64(configuration.bank?.accounts ?? 0) {
+                    finish(.ok, .read(sum))
+                } else {
+                    finish(.ok, .read(-1))
+                }
+            } else if !bankReady {
+                bankReady = error == nil
+                finish(error == nil ? .ok : .fail, operation.value)
+            } else {
+                if error != nil { transfersRefused += 1 }
+                finish(error == nil ? .ok : .fail, operation.value)
             }
         case (_, .sessionExpired):
             unknownOutcomes += 1

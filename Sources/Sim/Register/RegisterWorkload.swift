@@ -1,13 +1,16 @@
 import Aegis
 
-/// The register workload on Raft key-value nodes, and its judges:
+/// The register workload on Raft key-value nodes (and the SQL bank, `sql-bank`, on the
+/// same nodes), and its judges:
 /// - raft-safety (online, after every step): `RaftSafetyChecker`;
 /// - linearizability (at the end): the history, with every unknown outcome resolved
 ///   by what the simulator saw committed, through `Linearizability`;
 /// - durability (at the end): every acknowledged write took effect at a committed index
 ///   the surviving replicas applied;
 /// - convergence and liveness: after healing, every client finished and every live
-///   member of the final configuration applied the same entries to the same state.
+///   member of the final configuration applied the same entries to the same state;
+/// - conservation (the SQL bank): every sum a client read, and every live replica's
+///   final table, holds exactly the money the bank started with, in every account.
 final class RegisterWorkload: SimWorkload {
     let scenario: Scenario
     let mutations: MutationSet
@@ -34,6 +37,11 @@ final class RegisterWorkload: SimWorkload {
     }
 
     private var checks: [CheckName] { scenario.checks }
+
+    /// The SQL bank's accounts, when this runs the bank.
+    var bank: RegisterClient.BankOptions? {
+        scenario.workload.kind == .sqlBank ? RegisterClient.BankOptions(accounts: max(2, scenario.workload.keys)) : nil
+    }
 
     // MARK: processes
 
@@ -76,7 +84,8 @@ final class RegisterWorkload: SimWorkload {
             operationTimeoutNanoseconds: spec.operationTimeoutNanoseconds,
             thinkTimeNanoseconds: UInt64(spec.thinkTimeNanoseconds.lower)...UInt64(spec.thinkTimeNanoseconds.upper),
             livenessStartNanoseconds: scenario.durationNanoseconds,
-            retryBackoffNanoseconds: scenario.raft.tickNanoseconds * UInt64(scenario.raft.heartbeatTicks)), history: history)
+            retryBackoffNanoseconds: scenario.raft.tickNanoseconds * UInt64(scenario.raft.heartbeatTicks),
+            bank: bank), history: history)
     }
 
     func startNote(_ host: SimHost) -> String? {
@@ -170,11 +179,14 @@ final class RegisterWorkload: SimWorkload {
 
     func finalCheck(_ simulation: Simulation, completed: Bool) -> [Violation] {
         var violations: [Violation] = []
-        let operations = resolvedOperations()
+        let operations = bank == nil ? resolvedOperations() : []
         if checks.contains(.durability), let lost = lostAcknowledgedWrite(simulation, completed: completed) {
             violations.append(Violation(kind: .safety, check: .durability, message: lost))
         }
-        if checks.contains(.linearizability) {
+        if checks.contains(.conservation), let bank, let problem = conservationProblem(simulation, bank, completed: completed) {
+            violations.append(Violation(kind: .safety, check: .conservation, message: problem))
+        }
+        if checks.contains(.linearizability), bank == nil {
             let verdict = Linearizability.check(operations)
             linearizabilityVerdict = verdict
             switch verdict {
@@ -206,6 +218,27 @@ final class RegisterWorkload: SimWorkload {
                 message: "the cluster did not finish its work within the liveness bound"))
         }
         return violations
+    }
+
+    /// A sum read that is not the starting total (money made or lost, or half a
+    /// transfer seen), or a live replica whose table ends wrong.
+    private func conservationProblem(_ simulation: Simulation, _ bank: RegisterClient.BankOptions, completed: Bool) -> String? {
+        for event in history.events where event.type == .ok && event.function == .read {
+            if case let .read(sum) = event.value, sum != bank.total {
+                return "client \(event.process) read a total of \(sum.map(String.init) ?? "NULL") (\(event.jsonLine)); the bank holds \(bank.total)"
+            }
+        }
+        guard completed else { return nil }
+        for (host, node) in liveMembers(simulation) {
+            guard case let .sql(results, error) = node.stateMachine.readSQL("SELECT sum(balance), count(*), min(balance) FROM accounts", []),
+                  error == nil, let row = results.last?.rows.first else {
+                return "\(host.node) cannot sum its accounts at the end"
+            }
+            guard row == [.integer(bank.total), .integer(Int64(bank.accounts)), row[2]], case let .integer(lowest) = row[2], lowest >= 0 else {
+                return "\(host.node) ends with sum, count and lowest balance \(row); the bank holds \(bank.total) in \(bank.accounts) accounts, none negative"
+            }
+        }
+        return nil
     }
 
     private func lostAcknowledgedWrite(_ simulation: Simulation, completed: Bool) -> String? {
@@ -286,6 +319,10 @@ final class RegisterWorkload: SimWorkload {
             "elections=\(checker.leaderElections) committed=\(checker.highestCommitted.rawValue)",
             "snapshots-installed=\(snapshotsInstalled) reads=\(readsServed)",
         ]
+        if bank != nil {
+            let bankClients = clients(simulation)
+            parts.append("sums=\(bankClients.reduce(0) { $0 + $1.sumsRead }) transfers-refused=\(bankClients.reduce(0) { $0 + $1.transfersRefused })")
+        }
         if let admin = admin(simulation) {
             parts.append("membership-changes=\(admin.changesCommitted) transfers=\(admin.transfersStarted)")
         }

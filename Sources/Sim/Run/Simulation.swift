@@ -81,7 +81,7 @@ public final class Simulation {
         switch scenario.workload.kind {
         case .gset:
             workload = ProbeWorkload(spec: scenario.workload, mutations: mutations, checks: scenario.checks)
-        case .register:
+        case .register, .sqlBank:
             workload = RegisterWorkload(scenario: scenario, mutations: mutations)
         case .storage:
             workload = StorageWorkload(scenario: scenario, seed: seed, mutations: mutations)

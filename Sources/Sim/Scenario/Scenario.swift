@@ -35,6 +35,8 @@ public enum CheckName: String, Sendable, CaseIterable {
     case durability
     case convergence
     case liveness
+    /// The SQL bank: every sum read and the final state hold the money it started with.
+    case conservation
 }
 
 /// The workloads a scenario can run.
@@ -46,6 +48,9 @@ public enum WorkloadKind: String, Sendable, CaseIterable {
     /// One storage node (LSM tree and MVCC transactions) under transfers, writes,
     /// reads and scans, crashed at random and judged after every recovery.
     case storage
+    /// Raft SQL: bank transfers (two UPDATEs inside BEGIN … COMMIT, a CHECK keeping
+    /// balances non-negative) and sums of every balance, on `keys` accounts.
+    case sqlBank = "sql-bank"
 }
 
 /// The storage engine's settings for the storage workload (`storage:` in a scenario).
@@ -245,6 +250,6 @@ public struct Scenario: Equatable, Sendable {
 
     /// Client processes: the workload's clients, plus the admin when membership is on.
     public var clientProcesses: Int {
-        workload.clients + (workload.kind == .register && membership.isActive ? 1 : 0)
+        workload.clients + ((workload.kind == .register || workload.kind == .sqlBank) && membership.isActive ? 1 : 0)
     }
 }

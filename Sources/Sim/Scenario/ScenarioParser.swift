@@ -207,8 +207,8 @@ private struct FieldReader {
             throw fail(root, "topology.nodes", "must be 1 for workload kind storage (one storage node, many clients)")
         }
         if scenario.membership.isActive {
-            guard scenario.workload.kind == .register else {
-                throw fail(root, "membership", "needs workload kind register")
+            guard scenario.workload.kind == .register || scenario.workload.kind == .sqlBank else {
+                throw fail(root, "membership", "needs workload kind register or sql-bank")
             }
             guard scenario.faults.process.permanentFailures.isZero else {
                 throw fail(root, "membership", "cannot be combined with faults.process.permanent_failures: a change could leave the permanently failed nodes a majority")

@@ -1,0 +1,236 @@
+// The SQL engine against SQLite, embedded, the same statements in the same run, on the
+// real disk. Both keep the same durability promise: a commit reaches the operating
+// system before it returns and the device at checkpoints (SQLite: WAL with
+// synchronous=NORMAL; Aegis: its LSM tree syncing at memtable flushes). Both get a
+// 64 MiB cache and run prepared statements with parameters.
+//
+// Schema: orders(id INTEGER PRIMARY KEY, customer INTEGER, region INTEGER, amount REAL,
+// note TEXT) with N rows (default 1,000,000) and regions(id INTEGER PRIMARY KEY, name
+// TEXT, tier INTEGER) with 1,000.
+//
+// Workloads:
+//   bulk insert      N rows, 10,000 per transaction (BEGIN … COMMIT)
+//   point select     N/10 selects of one row by primary key
+//   range scan       N/500 selects of 100 consecutive rows by primary key range
+//   group by         SELECT region, count(*), sum(amount), avg(amount) … GROUP BY region (3 runs)
+//   join             orders JOIN regions ON region, grouped by tier (3 runs)
+//
+// Usage: SQLBench [--rows N] [--dir PATH] [--only WORKLOAD]
+import Aegis
+import BenchSupport
+import CSQLite
+import Foundation
+import Runtime
+
+let options = BenchOptions()
+let rowCount = options.value("--rows").flatMap(Int.init) ?? 1_000_000
+let root = options.value("--dir") ?? "/tmp/aegis-sql-bench"
+let only = options.value("--only")
+let batchRows = 10_000
+let regionCount = 1000
+let cacheBytes = 64 << 20
+
+func orderRow(_ id: Int) -> (customer: Int, region: Int, amount: Double, note: String) {
+    (id &* 7919 % 50_000, id &* 31 % regionCount + 1, Double(id &* 37 % 100_000) / 100, "order \(id) for customer \(id &* 7919 % 50_000)")
+}
+
+protocol Engine {
+    func execute(_ sql: String)
+    func prepare(_ sql: String) -> Int
+    /// Runs prepared statement `statement` with `parameters`; returns the rows it gave.
+    func run(_ statement: Int, _ parameters: [SQLValue]) -> Int
+    func close()
+}
+
+final class AegisEngine: Engine {
+    let tree: LSMTree
+    let session: SQLSession
+    var statements: [PreparedStatement] = []
+
+    init(path: String) {
+        var storage = StorageOptions()
+        storage.syncMode = .onFlush
+        storage.blockCacheBytes = cacheBytes
+        do {
+            tree = try LSMTree(disk: try FileDisk(path: path), options: storage)
+        } catch {
+            fail("cannot open Aegis in \(path): \(error)")
+        }
+        session = SQLDatabase(store: MVCCStore(backend: tree)).session()
+    }
+
+    func execute(_ sql: String) {
+        let (_, error) = session.executeAll(sql)
+        if let error { fail("Aegis: \(sql): \(error)") }
+    }
+
+    func prepare(_ sql: String) -> Int {
+        do { statements.append(try session.prepare(sql)) } catch { fail("Aegis: cannot prepare \(sql): \(error)") }
+        return statements.count - 1
+    }
+
+    func run(_ statement: Int, _ parameters: [SQLValue]) -> Int {
+        do {
+            return try session.execute(statements[statement], parameters: parameters).rows.count
+        } catch {
+            fail("Aegis: \(statements[statement].source): \(error)")
+        }
+    }
+
+    func close() { tree.close() }
+}
+
+final class SQLiteEngine: Engine {
+    var database: OpaquePointer?
+    var statements: [OpaquePointer?] = []
+
+    init(path: String) {
+        _ = mkdir(path, 0o755)
+        guard sqlite3_open(path + "/bench.sqlite", &database) == SQLITE_OK else { fail("cannot open SQLite in \(path)") }
+        execute("PRAGMA journal_mode=WAL")
+        execute("PRAGMA synchronous=NORMAL")
+        execute("PRAGMA cache_size=-\(cacheBytes / 1024)")
+    }
+
+    func execute(_ sql: String) {
+        var message: UnsafeMutablePointer<CChar>?
+        guard sqlite3_exec(database, sql, nil, nil, &message) == SQLITE_OK else {
+            fail("SQLite: \(sql): \(message.map { String(cString: $0) } ?? "?")")
+        }
+    }
+
+    func prepare(_ sql: String) -> Int {
+        var statement: OpaquePointer?
+        guard sqlite3_prepare_v2(database, sql, -1, &statement, nil) == SQLITE_OK else { fail("SQLite: cannot prepare \(sql)") }
+        statements.append(statement)
+        return statements.count - 1
+    }
+
+    func run(_ index: Int, _ parameters: [SQLValue]) -> Int {
+        let statement = statements[index]
+        for (position, value) in parameters.enumerated() {
+            let slot = Int32(position + 1)
+            switch value {
+            case .null: sqlite3_bind_null(statement, slot)
+            case let .integer(number): sqlite3_bind_int64(statement, slot, number)
+            case let .real(number): sqlite3_bind_double(statement, slot, number)
+            case let .text(text): sqlite3_bind_text(statement, slot, text, -1, unsafeBitCast(-1, to: sqlite3_destructor_type.self))
+            case let .blob(bytes):
+                bytes.withUnsafeBytes { raw in
+                    _ = sqlite3_bind_blob(statement, slot, raw.baseAddress, Int32(raw.count), unsafeBitCast(-1, to: sqlite3_destructor_type.self))
+                }
+            }
+        }
+        var rows = 0
+        while true {
+            let status = sqlite3_step(statement)
+            if status == SQLITE_DONE { break }
+            guard status == SQLITE_ROW else { fail("SQLite step failed: \(String(cString: sqlite3_errmsg(database)))") }
+            // Read every column out, as Aegis hands back values.
+            for column in 0..<sqlite3_column_count(statement) {
+                switch sqlite3_column_type(statement, column) {
+                case SQLITE_INTEGER: _ = sqlite3_column_int64(statement, column)
+                case SQLITE_FLOAT: _ = sqlite3_column_double(statement, column)
+                case SQLITE_TEXT: _ = String(cString: sqlite3_column_text(statement, column))
+                default: break
+                }
+            }
+            rows += 1
+        }
+        sqlite3_reset(statement)
+        return rows
+    }
+
+    func close() {
+        for statement in statements { sqlite3_finalize(statement) }
+        sqlite3_close(database)
+    }
+}
+
+// MARK: running
+
+struct Measurement {
+    var name: String
+    var operations: Int
+    var aegisSeconds: Double
+    var sqliteSeconds: Double
+}
+
+func measure(_ name: String, operations: Int, _ engines: (aegis: Engine, sqlite: Engine), _ work: (Engine) -> Void) {
+    if let only, name != "bulk insert", !name.hasPrefix(only) { return }
+    let aegisSeconds = time { work(engines.aegis) }
+    let sqliteSeconds = time { work(engines.sqlite) }
+    let aegisRate = Double(operations) / aegisSeconds
+    let sqliteRate = Double(operations) / sqliteSeconds
+    print("  " + padded(name, 14) + String(format: " %12.0f ops/s  %12.0f ops/s   %6.2fx", aegisRate, sqliteRate, aegisRate / sqliteRate))
+}
+
+removeTree(root)
+_ = mkdir(root, 0o755)
+let aegis = AegisEngine(path: root + "/aegis")
+let sqlite = SQLiteEngine(path: root + "/sqlite")
+let engines: (aegis: Engine, sqlite: Engine) = (aegis, sqlite)
+print("SQLBench: \(rowCount) orders, \(regionCount) regions; Aegis SQL on its LSM tree (sync on flush) vs SQLite \(String(cString: sqlite3_libversion())) (WAL, synchronous=NORMAL), cache 64 MiB each, in \(root)")
+print("  " + padded("workload", 14) + "          Aegis           SQLite   Aegis/SQLite")
+
+for engine in [aegis as Engine, sqlite] {
+    engine.execute("CREATE TABLE orders (id INTEGER PRIMARY KEY, customer INTEGER, region INTEGER, amount REAL, note TEXT)")
+    engine.execute("CREATE TABLE regions (id INTEGER PRIMARY KEY, name TEXT, tier INTEGER)")
+    let insertRegion = engine.prepare("INSERT INTO regions VALUES ($1, $2, $3)")
+    engine.execute("BEGIN")
+    for id in 1...regionCount { _ = engine.run(insertRegion, [.integer(Int64(id)), .text("region \(id)"), .integer(Int64(id % 5))]) }
+    engine.execute("COMMIT")
+}
+
+let insertOrder = (aegis.prepare("INSERT INTO orders VALUES ($1, $2, $3, $4, $5)"), sqlite.prepare("INSERT INTO orders VALUES ($1, $2, $3, $4, $5)"))
+measure("bulk insert", operations: rowCount, engines) { engine in
+    let statement = engine is AegisEngine ? insertOrder.0 : insertOrder.1
+    for start in stride(from: 1, through: rowCount, by: batchRows) {
+        engine.execute("BEGIN")
+        for id in start..<min(start + batchRows, rowCount + 1) {
+            let row = orderRow(id)
+            _ = engine.run(statement, [.integer(Int64(id)), .integer(Int64(row.customer)), .integer(Int64(row.region)), .real(row.amount), .text(row.note)])
+        }
+        engine.execute("COMMIT")
+    }
+}
+
+@MainActor func prepared(_ sql: String) -> (Int, Int) { (aegis.prepare(sql), sqlite.prepare(sql)) }
+func pick(_ pair: (Int, Int), _ engine: Engine) -> Int { engine is AegisEngine ? pair.0 : pair.1 }
+
+let pointSelect = prepared("SELECT customer, amount, note FROM orders WHERE id = $1")
+let selects = rowCount / 10
+measure("point select", operations: selects, engines) { engine in
+    var random = Random(state: 7)
+    var found = 0
+    for _ in 0..<selects { found += engine.run(pick(pointSelect, engine), [.integer(Int64(random.below(rowCount) + 1))]) }
+    if found != selects { fail("point selects found \(found) of \(selects) rows") }
+}
+
+let rangeScan = prepared("SELECT id, amount FROM orders WHERE id BETWEEN $1 AND $2")
+let scans = rowCount / 500
+measure("range scan", operations: scans, engines) { engine in
+    var random = Random(state: 9)
+    var rows = 0
+    for _ in 0..<scans {
+        let start = random.below(rowCount - 100) + 1
+        rows += engine.run(pick(rangeScan, engine), [.integer(Int64(start)), .integer(Int64(start + 99))])
+    }
+    if rows != scans * 100 { fail("range scans gave \(rows) rows, expected \(scans * 100)") }
+}
+
+let groupBy = prepared("SELECT region, count(*), sum(amount), avg(amount) FROM orders GROUP BY region")
+measure("group by", operations: 3, engines) { engine in
+    for _ in 0..<3 where engine.run(pick(groupBy, engine), []) != regionCount { fail("GROUP BY did not give \(regionCount) groups") }
+}
+
+let join = prepared("SELECT r.tier, count(*), sum(o.amount) FROM orders o JOIN regions r ON r.id = o.region GROUP BY r.tier")
+measure("join", operations: 3, engines) { engine in
+    for _ in 0..<3 where engine.run(pick(join, engine), []) != 5 { fail("the join did not give 5 tiers") }
+}
+
+aegis.close()
+sqlite.close()
+print(String(format: "  on disk: Aegis %.1f MiB, SQLite %.1f MiB", Double(directoryBytes(root + "/aegis")) / 1048576,
+             Double(directoryBytes(root + "/sqlite")) / 1048576))
+removeTree(root)
