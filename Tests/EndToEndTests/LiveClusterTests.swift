@@ -239,6 +239,61 @@ struct LiveClusterTests {
         #expect(health.status == 200)
     }
 
+    /// SQL through the log: a table written on one node answers the same on every
+    /// node in the original response shape; errors are 4xx with a code; prepared
+    /// statements and the tables routes; `aegis sql` against the cluster and embedded.
+    @Test(.timeLimit(.minutes(1)))
+    func sqlAnswersTheSameOnEveryNode() async throws {
+        let cluster = try LiveCluster(size: 3)
+        defer { cluster.stopAll() }
+        try cluster.startAll()
+        _ = try await cluster.agreedLeader(among: [1, 2, 3])
+        func query(_ node: Int, _ sql: String, params: [Any] = []) async throws -> LiveCluster.Answer {
+            let body = try JSONSerialization.data(withJSONObject: ["sql": sql, "params": params])
+            return try await cluster.request("POST", cluster.nodes[node - 1].endpoint + "/api/v1/query", body: body)
+        }
+        let one = try await query(2, "SELECT 1+1")
+        #expect(one.status == 200)
+        #expect(one.json["success"] as? Bool == true && one.json["execution_time_ms"] is Double, "\(one.text)")
+        let data = one.json["data"] as? [String: Any]
+        #expect(data?["columns"] as? [String] == ["1+1"] && (data?["rows"] as? [[Int]]) == [[2]] && data?["rows_affected"] as? Int == 0, "\(one.text)")
+
+        let created = try await query(1, "CREATE TABLE acct (id INTEGER PRIMARY KEY, owner TEXT NOT NULL, balance INTEGER CHECK (balance >= 0)); "
+            + "INSERT INTO acct VALUES ($1, $2, 100), (2, 'bob', 50)", params: [1, "ann"])
+        #expect(created.status == 200 && (created.json["data"] as? [String: Any])?["rows_affected"] as? Int == 2, "\(created.text)")
+        let transfer = try await query(3, "BEGIN; UPDATE acct SET balance = balance - 30 WHERE id = 1; UPDATE acct SET balance = balance + 30 WHERE id = 2; COMMIT")
+        #expect(transfer.status == 200, "\(transfer.text)")
+        let overdraft = try await query(2, "UPDATE acct SET balance = balance - 500 WHERE id = 2")
+        #expect(overdraft.status == 400 && overdraft.json["code"] as? String == "sql_constraint", "\(overdraft.text)")
+        for node in 1...3 {
+            let rows = try await query(node, "SELECT owner, balance FROM acct ORDER BY id")
+            #expect(rows.text.contains("\"rows\":[[\"ann\",70],[\"bob\",80]]"), "node \(node): \(rows.text)")
+        }
+        let syntax = try await query(1, "SELEC 1")
+        #expect(syntax.status == 400 && syntax.json["code"] as? String == "sql_syntax" && syntax.json["success"] as? Bool == false)
+
+        let prepared = try await cluster.request("POST", cluster.nodes[0].endpoint + "/api/v1/prepare",
+                                                 body: Data("{\"sql\":\"SELECT balance FROM acct WHERE id = $1\"}".utf8))
+        let id = prepared.json["statement_id"] as? String ?? ""
+        let executed = try await cluster.request("POST", cluster.nodes[0].endpoint + "/api/v1/prepared/execute",
+                                                 body: try JSONSerialization.data(withJSONObject: ["statement_id": id, "params": [2]]))
+        #expect(executed.text.contains("\"rows\":[[80]]"), "\(executed.text)")
+        #expect(try await cluster.request("DELETE", cluster.nodes[0].endpoint + "/api/v1/prepared/" + id).status == 200)
+        #expect(try await cluster.request("POST", cluster.nodes[0].endpoint + "/api/v1/prepared/execute",
+                                          body: Data("{\"statement_id\":\"\(id)\"}".utf8)).status == 404)
+        let table = try await cluster.request("GET", cluster.nodes[2].endpoint + "/api/v1/tables/acct")
+        #expect((table.json["table"] as? [String: Any])?["row_count"] as? Int == 2, "\(table.text)")
+
+        let cli = try runCLI(["sql", "SELECT sum(balance) FROM acct", "--endpoint", cluster.endpoints.joined(separator: ","), "--format", "csv"])
+        #expect(cli.status == 0 && cli.output.contains("150"), "\(cli.output)")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("aegis-sql-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let embedded = try runCLI(["sql", "--data-dir", directory, "SELECT 1+1", "--format", "csv"])
+        #expect(embedded.status == 0 && embedded.output == "1+1\n2\n", "\(embedded.output)")
+        let bad = try runCLI(["sql", "--data-dir", directory, "SELECT nope"])
+        #expect(bad.status == 1 && bad.output.contains("there is no column nope"), "\(bad.output)")
+    }
+
     private func runCLI(_ arguments: [String]) throws -> (status: Int32, output: String) {
         let result = try AegisProcess.run(arguments)
         return (result.status, result.output)

@@ -133,6 +133,51 @@ paths:
       responses:
         "200": {description: Metrics, content: {text/plain: {schema: {type: string}}}}
         "404": {$ref: "#/components/responses/Error"}
+  /api/v1/query:
+    post:
+      summary: Run SQL (one or more statements separated by ';'; the answer is the last one's). Reads are served by the leader; writes go through the Raft log.
+      parameters: [{$ref: "#/components/parameters/RequestId"}]
+      requestBody: {required: true, content: {application/json: {schema: {$ref: "#/components/schemas/QueryInput"}}}}
+      responses:
+        "200": {description: The result, content: {application/json: {schema: {$ref: "#/components/schemas/QueryAnswer"}}}}
+        "400": {$ref: "#/components/responses/Error"}
+        "409": {$ref: "#/components/responses/Error"}
+  /api/v1/prepare:
+    post:
+      summary: Check a statement and keep it on this node under an id.
+      requestBody: {required: true, content: {application/json: {schema: {type: object, required: [sql], properties: {sql: {type: string}}}}}}
+      responses:
+        "200": {description: Prepared, content: {application/json: {schema: {type: object, properties: {success: {type: boolean}, statement_id: {type: string}}}}}}
+        "400": {$ref: "#/components/responses/Error"}
+        "429": {$ref: "#/components/responses/Error"}
+  /api/v1/prepared/execute:
+    post:
+      summary: Run a prepared statement with parameters.
+      parameters: [{$ref: "#/components/parameters/RequestId"}]
+      requestBody: {required: true, content: {application/json: {schema: {type: object, required: [statement_id], properties: {statement_id: {type: string}, params: {type: array, items: {}}}}}}}
+      responses:
+        "200": {description: The result, content: {application/json: {schema: {$ref: "#/components/schemas/QueryAnswer"}}}}
+        "400": {$ref: "#/components/responses/Error"}
+        "404": {$ref: "#/components/responses/Error"}
+  /api/v1/prepared/{id}:
+    delete:
+      summary: Forget a prepared statement.
+      parameters: [{name: id, in: path, required: true, schema: {type: string}}]
+      responses:
+        "200": {description: Forgotten, content: {application/json: {schema: {type: object, properties: {success: {type: boolean}, statement_id: {type: string}}}}}}
+        "404": {$ref: "#/components/responses/Error"}
+  /api/v1/tables:
+    get:
+      summary: Every SQL table with its columns, primary key and indexes (this node's applied schema).
+      responses:
+        "200": {description: Tables, content: {application/json: {schema: {type: object, properties: {success: {type: boolean}, tables: {type: array, items: {$ref: "#/components/schemas/Table"}}}}}}}
+  /api/v1/tables/{name}:
+    get:
+      summary: One table, with its row count.
+      parameters: [{name: name, in: path, required: true, schema: {type: string}}]
+      responses:
+        "200": {description: The table, content: {application/json: {schema: {type: object, properties: {success: {type: boolean}, table: {$ref: "#/components/schemas/Table"}}}}}}
+        "404": {$ref: "#/components/responses/Error"}
   /api/v1/openapi.yaml:
     get:
       summary: This document.
@@ -166,7 +211,33 @@ components:
       properties:
         success: {type: boolean}
         error: {type: string}
-        code: {type: string, description: "stable: invalid_json, invalid_key, invalid_ttl, key_too_large, value_too_large, body_too_large, not_found, unknown_route, method_not_allowed, bad_request, contention, not_ready, not_caught_up, monitoring_disabled, timeout, outcome_unknown, busy, node_stopped, internal"}
+        code: {type: string, description: "stable: invalid_json, invalid_key, invalid_ttl, key_too_large, value_too_large, body_too_large, not_found, unknown_route, method_not_allowed, bad_request, contention, not_ready, not_caught_up, monitoring_disabled, timeout, outcome_unknown, busy, node_stopped, internal, sql_syntax, sql_name, sql_type, sql_constraint, sql_limit, sql_runtime, sql_conflict, sql_storage, sql_too_large, invalid_database, too_many_prepared"}
+    QueryInput:
+      type: object
+      required: [sql]
+      properties:
+        sql: {type: string}
+        params: {type: array, items: {}, description: "values for $1, $2, …: numbers, strings, booleans (1 and 0) or null"}
+        database: {type: string, enum: [default]}
+    QueryAnswer:
+      type: object
+      properties:
+        success: {type: boolean}
+        data:
+          type: object
+          properties:
+            columns: {type: array, items: {type: string}}
+            rows: {type: array, items: {type: array, items: {}}}
+            rows_affected: {type: integer}
+        execution_time_ms: {type: number}
+    Table:
+      type: object
+      properties:
+        name: {type: string}
+        columns: {type: array, items: {type: object, properties: {name: {type: string}, type: {type: string}, not_null: {type: boolean}, primary_key: {type: boolean}, default: {type: string, nullable: true}}}}
+        primary_key: {type: array, items: {type: string}}
+        indexes: {type: array, items: {type: object, properties: {name: {type: string}, unique: {type: boolean}, columns: {type: array, items: {type: string}}}}}
+        row_count: {type: integer}
     EntryInput:
       type: object
       required: [key, value]

@@ -1,0 +1,133 @@
+import Foundation
+import Testing
+@testable import Aegis
+
+/// The SQL engine's behaviour beyond single answers: transactions between sessions,
+/// parameters and prepared statements, the memory budget, statement atomicity, and
+/// replication's snapshot of the SQL tables (persistence on disk: RuntimeTests).
+@Suite struct SQLEngineTests {
+    func database(_ backend: any StorageBackend = MemoryBackend()) -> SQLDatabase {
+        SQLDatabase(store: MVCCStore(backend: backend))
+    }
+
+    func value(_ session: SQLSession, _ sql: String, _ parameters: [SQLValue] = []) throws -> SQLValue? {
+        try session.execute(sql, parameters: parameters).last?.rows.first?.first
+    }
+
+    @Test func transactionsIsolateUntilCommit() throws {
+        let db = database()
+        let a = db.session(), b = db.session()
+        _ = try a.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v INTEGER); INSERT INTO t VALUES (1, 10), (2, 20)")
+        _ = try a.execute("BEGIN; UPDATE t SET v = 11 WHERE id = 1")
+        #expect(try value(a, "SELECT v FROM t WHERE id = 1") == .integer(11), "a transaction sees its own write")
+        #expect(try value(b, "SELECT v FROM t WHERE id = 1") == .integer(10), "another session does not see it before COMMIT")
+        _ = try a.execute("COMMIT")
+        #expect(try value(b, "SELECT v FROM t WHERE id = 1") == .integer(11))
+
+        // A snapshot stays put while another session commits.
+        _ = try b.execute("BEGIN")
+        #expect(try value(b, "SELECT sum(v) FROM t") == .integer(31))
+        _ = try a.execute("UPDATE t SET v = v + 100")
+        #expect(try value(b, "SELECT sum(v) FROM t") == .integer(31), "a transaction keeps reading its snapshot")
+        _ = try b.execute("ROLLBACK")
+        #expect(try value(b, "SELECT sum(v) FROM t") == .integer(231))
+    }
+
+    @Test func concurrentWritersConflictAndTheLoserRollsBack() throws {
+        let db = database()
+        let a = db.session(), b = db.session()
+        _ = try a.execute("CREATE TABLE acct (id INTEGER PRIMARY KEY, balance INTEGER); INSERT INTO acct VALUES (1, 100), (2, 100)")
+        // Write skew: each reads both balances and withdraws from a different account.
+        _ = try a.execute("BEGIN; SELECT sum(balance) FROM acct; UPDATE acct SET balance = balance - 150 WHERE id = 1")
+        _ = try b.execute("BEGIN; SELECT sum(balance) FROM acct; UPDATE acct SET balance = balance - 150 WHERE id = 2")
+        _ = try a.execute("COMMIT")
+        #expect(throws: SQLError.self) { try b.execute("COMMIT") }
+        #expect(!b.inTransaction, "the conflict ended the transaction")
+        #expect(throws: SQLError.self, "there is no transaction left to COMMIT") { try b.execute("COMMIT") }
+        #expect(try value(a, "SELECT sum(balance) FROM acct") == .integer(50), "only the first writer's transfer happened")
+    }
+
+    @Test func conflictErrorSaysToRetry() throws {
+        let db = database()
+        let a = db.session(), b = db.session()
+        _ = try a.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v INTEGER); INSERT INTO t VALUES (1, 1)")
+        _ = try a.execute("BEGIN; UPDATE t SET v = 2")
+        _ = try b.execute("BEGIN; UPDATE t SET v = 3")
+        _ = try a.execute("COMMIT")
+        do {
+            _ = try b.execute("COMMIT")
+            Issue.record("the second writer committed")
+        } catch {
+            #expect(error.kind == .conflict)
+            #expect(error.message.contains("run it again"))
+        }
+    }
+
+    @Test func aFailedStatementInsideATransactionIsUndoneAlone() throws {
+        let session = database().session()
+        _ = try session.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v INTEGER CHECK (v < 10))")
+        _ = try session.execute("BEGIN; INSERT INTO t VALUES (1, 1)")
+        #expect(throws: SQLError.self) { try session.execute("INSERT INTO t VALUES (2, 2), (3, 30)") }
+        _ = try session.execute("INSERT INTO t VALUES (4, 4); COMMIT")
+        #expect(try session.execute("SELECT id FROM t ORDER BY id").last?.rows == [[.integer(1)], [.integer(4)]])
+    }
+
+    @Test func preparedStatementsTakeParametersAndSurviveSchemaChanges() throws {
+        let session = database().session()
+        _ = try session.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT)")
+        let insert = try session.prepare("INSERT INTO t VALUES ($1, $2)")
+        #expect(insert.parameterCount == 2)
+        for id in 1...5 { _ = try session.execute(insert, parameters: [.integer(Int64(id)), .text("n\(id)")]) }
+        let select = try session.prepare("SELECT name FROM t WHERE id = $1")
+        #expect(try session.execute(select, parameters: [.integer(3)]).rows == [[.text("n3")]])
+        _ = try session.execute("ALTER TABLE t RENAME COLUMN name TO label")
+        #expect(throws: SQLError.self) { try session.execute(select, parameters: [.integer(3)]) }
+        #expect(throws: SQLError.self) { try session.execute(insert, parameters: [.integer(9)]) }
+    }
+
+    @Test func theMemoryBudgetStopsAQueryWithAClearError() throws {
+        let db = database()
+        db.memoryBudgetBytes = 64 << 10
+        let session = db.session()
+        _ = try session.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, pad TEXT)")
+        let insert = try session.prepare("INSERT INTO t VALUES ($1, $2)")
+        _ = try session.execute("BEGIN")
+        for id in 1...2000 { _ = try session.execute(insert, parameters: [.integer(Int64(id)), .text(String(repeating: "x", count: 40))]) }
+        _ = try session.execute("COMMIT")
+        do {
+            _ = try session.execute("SELECT pad FROM t ORDER BY pad DESC, id")
+            Issue.record("a sort beyond the budget ran")
+        } catch {
+            #expect(error.kind == .limit)
+            #expect(error.message.contains("memory budget"))
+        }
+        // Streaming work needs no budget.
+        #expect(try value(session, "SELECT count(*) FROM t WHERE pad LIKE 'x%'") == .integer(2000))
+    }
+
+    @Test func replicasCarryTheirTablesThroughSnapshots() throws {
+        let first = KVStateMachine()
+        _ = first.readSQL("SELECT 1", [])
+        guard case .sql(_, nil) = first.sql.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT); INSERT INTO t VALUES (1, 'a'), (2, 'b')", []) else {
+            Issue.record("setup failed")
+            return
+        }
+        let bytes = first.snapshot()
+        let second = KVStateMachine()
+        try second.restore(bytes, at: first.appliedIndex)
+        guard case let .sql(results, nil) = second.readSQL("SELECT v FROM t ORDER BY id", []) else {
+            Issue.record("the restored replica cannot read its table")
+            return
+        }
+        #expect(results.last?.rows == [[.text("a")], [.text("b")]])
+        #expect(second.digest == first.digest)
+        // A request that leaves its transaction open is rolled back, and says so.
+        guard case let .sql(_, error?) = second.sql.execute("BEGIN; DELETE FROM t", []) else {
+            Issue.record("an unfinished transaction was accepted")
+            return
+        }
+        #expect(error.contains("rolled back"))
+        guard case let .sql(after, nil) = second.readSQL("SELECT count(*) FROM t", []) else { return }
+        #expect(after.last?.rows == [[.integer(2)]])
+    }
+}
