@@ -138,7 +138,7 @@ final class Planner {
 
     private func bindConstant(_ expression: Expression?, parent: Scope?, level: Int) throws(SQLError) -> Expression? {
         guard let expression else { return nil }
-        return try bind(expression, Scope([], parent: parent, level: level), aggregates: .forbidden("LIMIT"))
+        return try bindNames(expression, Scope([], parent: parent, level: level), aggregates: .forbidden("LIMIT"))
     }
 
     private func planCore(_ core: SelectCore, orderBy: [OrderTerm], limit: Expression?, offset: Expression?,
@@ -149,7 +149,7 @@ final class Planner {
             for row in rows {
                 guard row.count == rows[0].count else { throw SQLError(.syntax, "all VALUES rows must have the same number of values") }
                 var values: [Expression] = []
-                for value in row { values.append(try bind(value, scope, aggregates: .forbidden("VALUES"))) }
+                for value in row { values.append(try bindNames(value, scope, aggregates: .forbidden("VALUES"))) }
                 bound.append(values)
             }
             var node: PlanNode = ValuesNode(bound)
@@ -184,7 +184,7 @@ final class Planner {
             read += Planner.joinConditions(relation)
             var conjuncts: [Expression] = []
             if let filter = core.filter {
-                conjuncts = Planner.conjuncts(try bind(filter, scope, aggregates: .forbidden("WHERE")))
+                conjuncts = Planner.conjuncts(try bindNames(filter, scope, aggregates: .forbidden("WHERE")))
             }
             read += conjuncts
             let (pushable, kept) = conjuncts.partitioned { !self.readsCurrentRowInSubplan($0, level: level) }
@@ -192,7 +192,7 @@ final class Planner {
             remaining += kept
         } else {
             node = ValuesNode([[]])
-            if let filter = core.filter { remaining = [try bind(filter, scope, aggregates: .forbidden("WHERE"))] }
+            if let filter = core.filter { remaining = [try bindNames(filter, scope, aggregates: .forbidden("WHERE"))] }
         }
         if let predicate = Planner.conjunction(remaining) { node = FilterNode(node, predicate) }
 
@@ -215,7 +215,7 @@ final class Planner {
                     columns.append(scope.columns[index])
                 }
             case let .expression(expression, alias):
-                let bound = try bind(expression, scope, aggregates: .allowed)
+                let bound = try bindNames(expression, scope, aggregates: .allowed)
                 results.append(bound)
                 var name: String
                 var affinity = ColumnAffinity.none
@@ -247,7 +247,7 @@ final class Planner {
                 sortKeys.append(sortKey(term, index))
                 continue
             }
-            let bound = try bind(term.expression, scope, aggregates: .allowed)
+            let bound = try bindNames(term.expression, scope, aggregates: .allowed)
             if let index = results.firstIndex(of: bound) {
                 sortKeys.append(sortKey(term, index))
             } else {
@@ -258,7 +258,7 @@ final class Planner {
 
         // Aggregation: group keys and aggregate calls computed first; the results then
         // read the aggregate row.
-        var having = try core.having.map { expression throws(SQLError) in try bind(expression, scope, aggregates: .allowed) }
+        var having = try core.having.map { expression throws(SQLError) in try bindNames(expression, scope, aggregates: .allowed) }
         read += results + extras + (having.map { [$0] } ?? [])
         let aggregating = !core.groupBy.isEmpty || results.contains(where: Planner.hasAggregate) || extras.contains(where: Planner.hasAggregate)
             || having.map(Planner.hasAggregate) == true
@@ -274,7 +274,7 @@ final class Planner {
                           let index = core.columns.indices.first(where: { if case let .expression(_, alias?) = core.columns[$0] { return alias == name } else { return false } }) {
                     groupKeys.append(results[index])
                 } else {
-                    groupKeys.append(try bind(expression, scope, aggregates: .forbidden("GROUP BY")))
+                    groupKeys.append(try bindNames(expression, scope, aggregates: .forbidden("GROUP BY")))
                 }
             }
             read += groupKeys
@@ -382,7 +382,7 @@ final class Planner {
             case let .on(expression):
                 // ON sees the tables joined so far, not those after.
                 let visible = Scope(Array(scope.columns[0..<right.range.upperBound]), parent: scope.parent, level: scope.level)
-                on = Planner.conjuncts(try bind(expression, visible, aggregates: .forbidden("ON")))
+                on = Planner.conjuncts(try bindNames(expression, visible, aggregates: .forbidden("ON")))
             case let .using(names):
                 for name in names {
                     guard let leftIndex = left.range.last(where: { scope.columns[$0].name == name.normalized && scope.columns[$0].unqualified }),
@@ -589,7 +589,7 @@ final class Planner {
     }
 
     /// `expression` with names resolved to row positions and subqueries planned.
-    func bind(_ expression: Expression, _ scope: Scope, aggregates: AggregateRule) throws(SQLError) -> Expression {
+    func bindNames(_ expression: Expression, _ scope: Scope, aggregates: AggregateRule) throws(SQLError) -> Expression {
         switch expression {
         case let .column(table, name):
             return try resolve(table, name, scope)
@@ -598,7 +598,7 @@ final class Planner {
         case let .exists(select, negated):
             return .subplan(id: try planSubquery(select, scope, rowsNeeded: 1, oneColumn: false), use: .exists, operand: nil, negated: negated)
         case let .inSelect(operand, select, negated):
-            let boundOperand = try bind(operand, scope, aggregates: aggregates)
+            let boundOperand = try bindNames(operand, scope, aggregates: aggregates)
             return .subplan(id: try planSubquery(select, scope, rowsNeeded: .max, oneColumn: true), use: .membership, operand: boundOperand, negated: negated)
         case let .function(name, arguments, distinct, star):
             if Aggregates.isAggregate(name.normalized, argumentCount: arguments.count, star: star) {
@@ -610,17 +610,17 @@ final class Planner {
                 }
                 // Arguments of an aggregate cannot hold another aggregate.
                 var bound: [Expression] = []
-                for argument in arguments { bound.append(try bind(argument, scope, aggregates: .forbidden("the argument of an aggregate"))) }
+                for argument in arguments { bound.append(try bindNames(argument, scope, aggregates: .forbidden("the argument of an aggregate"))) }
                 return .function(name: name, arguments: bound, distinct: distinct, star: star)
             }
             var bound: [Expression] = []
-            for argument in arguments { bound.append(try bind(argument, scope, aggregates: aggregates)) }
+            for argument in arguments { bound.append(try bindNames(argument, scope, aggregates: aggregates)) }
             return .function(name: name, arguments: bound, distinct: distinct, star: star)
         default:
             var failure: SQLError?
             let result = Planner.mapChildren(expression) { child in
                 if failure != nil { return child }
-                do throws(SQLError) { return try bind(child, scope, aggregates: aggregates) } catch {
+                do throws(SQLError) { return try bindNames(child, scope, aggregates: aggregates) } catch {
                     failure = error
                     return child
                 }

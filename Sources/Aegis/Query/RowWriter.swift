@@ -34,7 +34,7 @@ final class RowWriter {
                           parent: nil, level: 0)
         var checks: [(String, Expression)] = []
         for text in shape.table.checks + shape.table.columns.compactMap(\.checkSQL) {
-            checks.append((text, try planner.bind(Catalog.expression(text), scope, aggregates: .forbidden("CHECK"))))
+            checks.append((text, try planner.bindNames(Catalog.expression(text), scope, aggregates: .forbidden("CHECK"))))
         }
         return checks
     }

@@ -165,7 +165,7 @@ final class StatementExecution {
                 columns += table.columns.enumerated().map { ScopeColumn(table: "excluded", name: $1.name, affinity: writer.shape.affinities[$0]) }
                 let scope = Scope(columns, parent: nil, level: 0)
                 upsert = (try bindAssignments(assignments, table, scope, planner), try filter.map { expression throws(SQLError) in
-                    try planner.bind(expression, scope, aggregates: .forbidden("ON CONFLICT")) })
+                    try planner.bindNames(expression, scope, aggregates: .forbidden("ON CONFLICT")) })
             }
         }
 
@@ -214,7 +214,7 @@ final class StatementExecution {
             guard let index = table.columnIndex(assignment.column.normalized) else {
                 throw SQLError(.name, "table \(table.name) has no column \(assignment.column.text)", at: assignment.column.position, length: assignment.column.text.count)
             }
-            bound.append((index, try planner.bind(assignment.value, scope, aggregates: .forbidden("SET"))))
+            bound.append((index, try planner.bindNames(assignment.value, scope, aggregates: .forbidden("SET"))))
         }
         return bound
     }
@@ -228,7 +228,7 @@ final class StatementExecution {
         let planner = planner(catalog)
         let scope = Scope(table.columns.enumerated().map { ScopeColumn(table: table.name, name: $1.name, affinity: shape.affinities[$0]) },
                           parent: nil, level: 0)
-        let bound = try filter.map { expression throws(SQLError) in try planner.bind(expression, scope, aggregates: .forbidden("WHERE")) }
+        let bound = try filter.map { expression throws(SQLError) in try planner.bindNames(expression, scope, aggregates: .forbidden("WHERE")) }
         let conditions = bound.map(Planner.conjuncts) ?? []
         let (access, estimate) = planner.chooseAccess(shape, conditions.filter { !Planner.hasSubplan($0) }, probe: [])
         return (planner, TableScanNode(shape, alias: table.name, access: access, filter: bound, estimatedRows: estimate))
