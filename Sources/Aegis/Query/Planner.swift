@@ -188,7 +188,7 @@ final class Planner {
             }
             read += conjuncts
             let (pushable, kept) = conjuncts.partitioned { !self.readsCurrentRowInSubplan($0, level: level) }
-            node = try build(relation, pushed: pushable, scope: scope, above: &remaining)
+            node = try buildInOrder(relation, pushed: pushable, scope: scope, above: &remaining)
             remaining += kept
         } else {
             node = ValuesNode([[]])
@@ -397,6 +397,91 @@ final class Planner {
             }
             return .join(left, kind, right, on: on, range: left.range.lowerBound..<right.range.upperBound)
         }
+    }
+
+    // MARK: join order
+
+    /// The leaves of a join tree made only of inner and cross joins (nil otherwise).
+    static func innerLeaves(_ relation: Relation) -> [Relation]? {
+        switch relation {
+        case .table, .derived: return [relation]
+        case let .join(left, kind, right, _, _):
+            guard kind == .inner || kind == .cross, let l = innerLeaves(left), let r = innerLeaves(right) else { return nil }
+            return l + r
+        }
+    }
+
+    /// Small-join ordering: inner joins are free to run in any order, so the leaves are
+    /// joined smallest first (by the rows expected after their own conditions), each
+    /// next one chosen among those an equality condition connects to what is joined
+    /// so far. The joined row is then put back in FROM order, so nothing above changes.
+    private func buildInOrder(_ relation: Relation, pushed: [Expression], scope: Scope, above: inout [Expression]) throws(SQLError) -> PlanNode {
+        guard let leaves = Planner.innerLeaves(relation), leaves.count >= 2, relation.range.lowerBound == 0 else {
+            return try build(relation, pushed: pushed, scope: scope, above: &above)
+        }
+        let conditions = pushed + Planner.joinConditions(relation)
+        func within(_ expression: Expression, _ range: Range<Int>) -> Bool {
+            guard let used = Planner.slotRange(expression) else { return false }
+            return range.contains(used.lowerBound) && range.contains(used.upperBound)
+        }
+        let estimates = leaves.map { leaf -> Double in
+            let local = conditions.filter { within($0, leaf.range) }.map { Planner.shift($0, by: -leaf.range.lowerBound) }
+            switch leaf {
+            case let .table(shape, _, _): return chooseAccess(shape, local, probe: []).1
+            case let .derived(node, _, _): return node.estimatedRows * (local.isEmpty ? 1 : 0.5)
+            case .join: return .infinity
+            }
+        }
+        func connects(_ leaf: Int, _ chosen: [Int]) -> Bool {
+            conditions.contains { condition in
+                guard case let .binary(.equal, a, b) = condition else { return false }
+                let inChosen = { (e: Expression) in chosen.contains { within(e, leaves[$0].range) } }
+                return (within(a, leaves[leaf].range) && inChosen(b)) || (within(b, leaves[leaf].range) && inChosen(a))
+            }
+        }
+        func smallest(_ pool: [Int]) -> Int {
+            pool.min { estimates[$0] != estimates[$1] ? estimates[$0] < estimates[$1] : $0 < $1 }!
+        }
+        var order = [smallest(Array(leaves.indices))]
+        while order.count < leaves.count {
+            let remaining = leaves.indices.filter { !order.contains($0) }
+            let connected = remaining.filter { connects($0, order) }
+            order.append(smallest(connected.isEmpty ? remaining : connected))
+        }
+        if order == Array(leaves.indices) { return try build(relation, pushed: pushed, scope: scope, above: &above) }
+
+        // The new row layout: leaves in the new order, each still contiguous.
+        let width = relation.range.upperBound
+        var mapping = Array(repeating: 0, count: width)
+        var oldStart: [Int: Int] = [:]
+        var tree: Relation?
+        var position = 0
+        for index in order {
+            let leaf = leaves[index]
+            let range = position..<(position + leaf.range.count)
+            for (offset, old) in leaf.range.enumerated() { mapping[old] = position + offset }
+            oldStart[position] = leaf.range.lowerBound
+            let moved: Relation
+            switch leaf {
+            case let .table(shape, alias, _): moved = .table(shape, alias: alias, range: range)
+            case let .derived(node, alias, _): moved = .derived(node, alias: alias, range: range)
+            case .join: preconditionFailure("a leaf is not a join")
+            }
+            tree = tree.map { .join($0, .inner, moved, on: [], range: 0..<range.upperBound) } ?? moved
+            position = range.upperBound
+        }
+        let scansBefore = levelScans.count
+        let node = try build(tree!, pushed: conditions.map { Planner.remap($0, mapping) }, scope: scope, above: &above)
+        for index in scansBefore..<levelScans.count {
+            levelScans[index].start = oldStart[levelScans[index].start] ?? levelScans[index].start
+        }
+        return ProjectNode(node, (0..<width).map { old in .slot(depth: 0, index: mapping[old], affinity: scope.columns[old].affinity.comparison) })
+    }
+
+    /// Current-row positions renumbered through `mapping` (old position → new).
+    static func remap(_ expression: Expression, _ mapping: [Int]) -> Expression {
+        if case let .slot(0, index, affinity) = expression { return .slot(depth: 0, index: mapping[index], affinity: affinity) }
+        return mapChildren(expression) { remap($0, mapping) }
     }
 
     /// Operators for `relation`, with `pushed` conditions (bound to the whole FROM row)
