@@ -33,6 +33,24 @@ import Testing
         #expect(try value(b, "SELECT sum(v) FROM t") == .integer(231))
     }
 
+    @Test func schemaChangesAreSeenOnlyByTheSnapshotsTheyBelongTo() throws {
+        let db = database()
+        let a = db.session(), b = db.session()
+        _ = try a.execute("BEGIN; CREATE TABLE x (id INTEGER PRIMARY KEY); INSERT INTO x VALUES (1)")
+        #expect(try value(a, "SELECT count(*) FROM x") == .integer(1))
+        #expect(throws: SQLError.self, "an uncommitted table is invisible to others") { try b.execute("SELECT * FROM x") }
+        _ = try a.execute("COMMIT")
+        #expect(try value(b, "SELECT count(*) FROM x") == .integer(1))
+
+        _ = try b.execute("BEGIN; SELECT count(*) FROM x")
+        _ = try a.execute("CREATE TABLE y (id INTEGER PRIMARY KEY); DROP TABLE x")
+        #expect(try value(b, "SELECT count(*) FROM x") == .integer(1), "an older snapshot keeps its schema")
+        #expect(throws: SQLError.self) { try b.execute("SELECT * FROM y") }
+        _ = try b.execute("ROLLBACK")
+        #expect(throws: SQLError.self) { try b.execute("SELECT * FROM x") }
+        #expect(try value(b, "SELECT count(*) FROM y") == .integer(0))
+    }
+
     @Test func concurrentWritersConflictAndTheLoserRollsBack() throws {
         let db = database()
         let a = db.session(), b = db.session()

@@ -15,7 +15,7 @@
 //   group by         SELECT region, count(*), sum(amount), avg(amount) … GROUP BY region (3 runs)
 //   join             orders JOIN regions ON region, grouped by tier (3 runs)
 //
-// Usage: SQLBench [--rows N] [--dir PATH] [--only WORKLOAD]
+// Usage: SQLBench [--rows N] [--dir PATH] [--only WORKLOAD] [--query-runs N]
 import Aegis
 import BenchSupport
 import CSQLite
@@ -26,6 +26,8 @@ let options = BenchOptions()
 let rowCount = options.value("--rows").flatMap(Int.init) ?? 1_000_000
 let root = options.value("--dir") ?? "/tmp/aegis-sql-bench"
 let only = options.value("--only")
+/// How many times the GROUP BY and join queries run (for profiling one of them).
+let queryRuns = options.value("--query-runs").flatMap(Int.init) ?? 3
 let batchRows = 10_000
 let regionCount = 1000
 let cacheBytes = 64 << 20
@@ -220,13 +222,13 @@ measure("range scan", operations: scans, engines) { engine in
 }
 
 let groupBy = prepared("SELECT region, count(*), sum(amount), avg(amount) FROM orders GROUP BY region")
-measure("group by", operations: 3, engines) { engine in
-    for _ in 0..<3 where engine.run(pick(groupBy, engine), []) != regionCount { fail("GROUP BY did not give \(regionCount) groups") }
+measure("group by", operations: queryRuns, engines) { engine in
+    for _ in 0..<queryRuns where engine.run(pick(groupBy, engine), []) != regionCount { fail("GROUP BY did not give \(regionCount) groups") }
 }
 
 let join = prepared("SELECT r.tier, count(*), sum(o.amount) FROM orders o JOIN regions r ON r.id = o.region GROUP BY r.tier")
-measure("join", operations: 3, engines) { engine in
-    for _ in 0..<3 where engine.run(pick(join, engine), []) != 5 { fail("the join did not give 5 tiers") }
+measure("join", operations: queryRuns, engines) { engine in
+    for _ in 0..<queryRuns where engine.run(pick(join, engine), []) != 5 { fail("the join did not give 5 tiers") }
 }
 
 aegis.close()

@@ -45,10 +45,33 @@ public final class SQLDatabase {
 
     public func session() -> SQLSession { SQLSession(self) }
 
-    /// The catalog as `transaction` sees it, and a version that changes with it.
+    /// The commit timestamp of the newest transaction (through this database) that
+    /// changed the catalog: a catalog read at or after it is every later snapshot's.
+    private var lastCatalogCommit: Timestamp = 0
+    /// The snapshot the cached catalog was read at.
+    private var cachedCatalogReadAt: Timestamp = 0
+
+    func noteCatalogCommit(at timestamp: Timestamp) {
+        lastCatalogCommit = max(lastCatalogCommit, timestamp)
+    }
+
+    /// The catalog as `transaction` sees it, and a version that changes with it. Every
+    /// change to the catalog commits through this database, so a snapshot no older than
+    /// the last change sees the cached one: the read is recorded, not repeated.
     func catalog(in tables: RowSource) throws(SQLError) -> (Catalog, Int) {
+        let transaction = tables.transaction
+        // Only a committed catalog seen by a snapshot no older than the last change is
+        // shared; a transaction's own uncommitted one, or an old snapshot's, is not.
+        let shareable = !transaction.hasWritten(RowLayout.catalogKey) && transaction.start >= lastCatalogCommit
+        if shareable, let cached = cachedCatalog, cachedCatalogReadAt >= lastCatalogCommit {
+            transaction.noteRead(RowLayout.catalogKey)
+            return (cached.catalog, cached.version)
+        }
         let bytes = try tables.get(RowLayout.catalogKey) ?? []
-        if let cached = cachedCatalog, cached.bytes == bytes { return (cached.catalog, cached.version) }
+        if let cached = cachedCatalog, cached.bytes == bytes {
+            if shareable { cachedCatalogReadAt = max(cachedCatalogReadAt, transaction.start) }
+            return (cached.catalog, cached.version)
+        }
         let catalog: Catalog
         if bytes.isEmpty {
             catalog = Catalog()
@@ -58,7 +81,10 @@ public final class SQLDatabase {
             }
         }
         catalogVersions += 1
-        cachedCatalog = (bytes, catalog, catalogVersions)
+        if shareable {
+            cachedCatalog = (bytes, catalog, catalogVersions)
+            cachedCatalogReadAt = transaction.start
+        }
         return (catalog, catalogVersions)
     }
 
@@ -201,7 +227,8 @@ public final class SQLSession {
 
     private func commit(_ transaction: Transaction, deltas: [UInt32: Int]) throws(SQLError) {
         do {
-            try database.store.commit(transaction)
+            let timestamp = try database.store.commit(transaction)
+            if transaction.hasWritten(RowLayout.catalogKey) { database.noteCatalogCommit(at: timestamp) }
         } catch {
             throw SQLError(error)
         }

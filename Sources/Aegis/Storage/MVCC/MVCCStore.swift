@@ -222,6 +222,15 @@ public final class Transaction {
         return try store.backend.get(key, at: start)?.value
     }
 
+    /// Records a read of `key` whose value the caller already knows (it has not changed
+    /// since this transaction's snapshot), so serializable validation still covers it.
+    public func noteRead(_ key: [UInt8]) {
+        if isolation == .serializable { readKeys.insert(key) }
+    }
+
+    /// Whether this transaction has written `key`.
+    public func hasWritten(_ key: [UInt8]) -> Bool { wrote(key) }
+
     public func put(_ key: [UInt8], _ value: [UInt8]) throws(StorageError) {
         try checkRunning()
         try store.backend.limits.check(key: key, value: value)
