@@ -411,10 +411,12 @@ final class Planner {
         }
     }
 
-    /// Small-join ordering: inner joins are free to run in any order, so the leaves are
-    /// joined smallest first (by the rows expected after their own conditions), each
-    /// next one chosen among those an equality condition connects to what is joined
-    /// so far. The joined row is then put back in FROM order, so nothing above changes.
+    /// Small-join ordering: inner joins are free to run in any order. Three left-deep
+    /// orders are costed — FROM's, smallest first and largest first (by the rows expected
+    /// after each table's own conditions, each next table one an equality connects to
+    /// what is joined so far) — and the cheapest (by a tenth or more) is taken: small
+    /// outer sides for index joins, small build sides for hash joins. The joined row is
+    /// then put back in FROM order, so nothing above changes.
     private func buildInOrder(_ relation: Relation, pushed: [Expression], scope: Scope, above: inout [Expression]) throws(SQLError) -> PlanNode {
         guard let leaves = Planner.innerLeaves(relation), leaves.count >= 2, relation.range.lowerBound == 0 else {
             return try build(relation, pushed: pushed, scope: scope, above: &above)
@@ -439,16 +441,63 @@ final class Planner {
                 return (within(a, leaves[leaf].range) && inChosen(b)) || (within(b, leaves[leaf].range) && inChosen(a))
             }
         }
-        func smallest(_ pool: [Int]) -> Int {
-            pool.min { estimates[$0] != estimates[$1] ? estimates[$0] < estimates[$1] : $0 < $1 }!
+        /// A left-deep order built greedily: first the leaf `first` prefers, then each
+        /// time the preferred leaf among those an equality connects to what is joined.
+        func greedy(_ prefer: (Int, Int) -> Bool) -> [Int] {
+            func pick(_ pool: [Int]) -> Int { pool.min { prefer($0, $1) }! }
+            var order = [pick(Array(leaves.indices))]
+            while order.count < leaves.count {
+                let remaining = leaves.indices.filter { !order.contains($0) }
+                let connected = remaining.filter { connects($0, order) }
+                order.append(pick(connected.isEmpty ? remaining : connected))
+            }
+            return order
         }
-        var order = [smallest(Array(leaves.indices))]
-        while order.count < leaves.count {
-            let remaining = leaves.indices.filter { !order.contains($0) }
-            let connected = remaining.filter { connects($0, order) }
-            order.append(smallest(connected.isEmpty ? remaining : connected))
+        /// What an order costs, joining as `build` will: by index when the next table has
+        /// a key the joined rows can probe, by hash on equalities, else every pair.
+        func cost(_ order: [Int]) -> Double {
+            var rows = estimates[order[0]]
+            var total = rows
+            for step in 1..<order.count {
+                let leaf = leaves[order[step]]
+                let chosen = Array(order[0..<step])
+                var probes: [(column: Int, value: Expression)] = []
+                var equalities = false
+                for condition in conditions {
+                    guard case let .binary(.equal, a, b) = condition else { continue }
+                    let inChosen = { (e: Expression) in chosen.contains { within(e, leaves[$0].range) } }
+                    for (mine, theirs) in [(a, b), (b, a)] where within(mine, leaf.range) && inChosen(theirs) {
+                        equalities = true
+                        if case let .slot(0, index, _) = mine { probes.append((index - leaf.range.lowerBound, theirs)) }
+                    }
+                }
+                let size = estimates[order[step]]
+                if case let .table(shape, _, _) = leaf, !probes.isEmpty, case let (access, perProbe) = chooseAccess(shape, [], probe: probes),
+                   !access.isFull, Planner.prefersIndexJoin(outerRows: rows, tableRows: rowEstimate(shape.table)) {
+                    total += rows * (4 + perProbe)
+                    rows *= max(1, perProbe)
+                } else if equalities {
+                    total += rows + 3 * size
+                    rows = max(rows, size)
+                } else {
+                    total += rows * size
+                    rows *= size
+                }
+            }
+            return total
         }
-        if order == Array(leaves.indices) { return try build(relation, pushed: pushed, scope: scope, above: &above) }
+        let original = Array(leaves.indices)
+        var order = original
+        var best = cost(original)
+        for candidate in [greedy { estimates[$0] != estimates[$1] ? estimates[$0] < estimates[$1] : $0 < $1 },
+                          greedy { estimates[$0] != estimates[$1] ? estimates[$0] > estimates[$1] : $0 < $1 }] {
+            let value = cost(candidate)
+            if value < best * 0.9 {
+                order = candidate
+                best = value
+            }
+        }
+        if order == original { return try build(relation, pushed: pushed, scope: scope, above: &above) }
 
         // The new row layout: leaves in the new order, each still contiguous.
         let width = relation.range.upperBound
@@ -556,8 +605,7 @@ final class Planner {
             if case let .table(shape, alias, rightRange) = right, kind == .inner || kind == .left, !probes.isEmpty {
                 let rightLocal = toRight.map { Planner.shift($0, by: -rightRange.lowerBound) }
                 let (access, perProbe) = chooseAccess(shape, rightLocal, probe: probes)
-                let fullCost = rowEstimate(shape.table)
-                if case .full = access {} else if leftNode.estimatedRows * 4 <= fullCost || fullCost > 50_000 {
+                if !access.isFull, Planner.prefersIndexJoin(outerRows: leftNode.estimatedRows, tableRows: rowEstimate(shape.table)) {
                     let scan = TableScanNode(shape, alias: alias, access: access, filter: Planner.conjunction(rightLocal), estimatedRows: perProbe)
                     levelScans.append((scan, rightRange.lowerBound))
                     return IndexJoinNode(leftNode, kind, scan, residual: residual, rightWidth: rightWidth)
@@ -569,6 +617,12 @@ final class Planner {
             }
             return NestedLoopJoinNode(leftNode, kind, rightNode, predicate: residual, leftWidth: leftWidth, rightWidth: rightWidth)
         }
+    }
+
+    /// An index join (a key lookup per outer row) beats hashing the table when the outer
+    /// side is small next to it, or the table is too big to hold.
+    static func prefersIndexJoin(outerRows: Double, tableRows: Double) -> Bool {
+        outerRows * 4 <= tableRows || tableRows > 50_000
     }
 
     /// The affinity both sides of an equality get before comparing (SQLite's rule).

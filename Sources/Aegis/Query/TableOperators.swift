@@ -144,6 +144,8 @@ enum AccessPath {
     case full
     case primaryKey(KeyRange)
     case index(Catalog.Index, KeyRange)
+
+    var isFull: Bool { if case .full = self { return true } else { return false } }
 }
 
 final class TableScanNode: PlanNode {
