@@ -82,7 +82,12 @@ import Testing
         func quote(_ text: String) -> String { "'" + text + "'" }
         func real() -> String { String(format: "%.2f", Double(number(-500...2000)) / 100) }
 
+        /// A literal of the column's type, or now and then another type (a number as
+        /// text, text against a number), so affinity conversions are exercised.
         func literal(for column: String) -> String {
+            if chance(12) {
+                return pick(["'\(number(-3...25))'", "'\(real())'", String(number(-3...25)), real(), "'x'", "' 7'"])
+            }
             switch column {
             case "b", "e", "y": return quote(pick(words))
             case "c": return real()

@@ -210,7 +210,7 @@ measure("point select", operations: selects, engines) { engine in
 }
 
 let rangeScan = prepared("SELECT id, amount FROM orders WHERE id BETWEEN $1 AND $2")
-let scans = rowCount / 500
+let scans = rowCount / 500 * queryRuns / 3
 measure("range scan", operations: scans, engines) { engine in
     var random = Random(state: 9)
     var rows = 0

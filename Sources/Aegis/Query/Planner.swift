@@ -9,8 +9,9 @@
 /// - A join with equality conditions is an index nested loop when the right table has a
 ///   key on them and the left side is expected to be the smaller, a hash join otherwise;
 ///   without equalities, a nested loop.
-/// - Every condition stays checked on every row it applies to, so an access path only
-///   narrows what is read; it never decides an answer.
+/// - A condition the access path enforces exactly (its key range holds just the rows
+///   the comparison accepts, after the same affinity conversion) is not checked again;
+///   every other condition is checked on every row it applies to.
 
 /// A planned SELECT: its operators, result column names, and the subqueries its
 /// expressions run.
@@ -472,7 +473,7 @@ final class Planner {
                     }
                 }
                 let size = estimates[order[step]]
-                if case let .table(shape, _, _) = leaf, !probes.isEmpty, case let (access, perProbe) = chooseAccess(shape, [], probe: probes),
+                if case let .table(shape, _, _) = leaf, !probes.isEmpty, case let (access, perProbe, _) = chooseAccess(shape, [], probe: probes),
                    !access.isFull, Planner.prefersIndexJoin(outerRows: rows, tableRows: rowEstimate(shape.table)) {
                     total += rows * (4 + perProbe)
                     rows *= max(1, perProbe)
@@ -539,8 +540,9 @@ final class Planner {
         switch relation {
         case let .table(shape, alias, range):
             let local = pushed.map { Planner.shift($0, by: -range.lowerBound) }
-            let (access, estimate) = chooseAccess(shape, local, probe: [])
-            let scan = TableScanNode(shape, alias: alias, access: access, filter: Planner.conjunction(local), estimatedRows: estimate)
+            let (access, estimate, enforced) = chooseAccess(shape, local, probe: [])
+            let residual = local.indices.filter { !enforced.contains($0) }.map { local[$0] }
+            let scan = TableScanNode(shape, alias: alias, access: access, filter: Planner.conjunction(residual), estimatedRows: estimate)
             levelScans.append((scan, range.lowerBound))
             return scan
         case let .derived(node, _, range):
@@ -604,9 +606,10 @@ final class Planner {
 
             if case let .table(shape, alias, rightRange) = right, kind == .inner || kind == .left, !probes.isEmpty {
                 let rightLocal = toRight.map { Planner.shift($0, by: -rightRange.lowerBound) }
-                let (access, perProbe) = chooseAccess(shape, rightLocal, probe: probes)
+                let (access, perProbe, enforced) = chooseAccess(shape, rightLocal, probe: probes)
                 if !access.isFull, Planner.prefersIndexJoin(outerRows: leftNode.estimatedRows, tableRows: rowEstimate(shape.table)) {
-                    let scan = TableScanNode(shape, alias: alias, access: access, filter: Planner.conjunction(rightLocal), estimatedRows: perProbe)
+                    let rightResidual = rightLocal.indices.filter { !enforced.contains($0) }.map { rightLocal[$0] }
+                    let scan = TableScanNode(shape, alias: alias, access: access, filter: Planner.conjunction(rightResidual), estimatedRows: perProbe)
                     levelScans.append((scan, rightRange.lowerBound))
                     return IndexJoinNode(leftNode, kind, scan, residual: residual, rightWidth: rightWidth)
                 }
@@ -636,12 +639,20 @@ final class Planner {
 
     /// The cheapest way to read `shape` given conditions on its row (`conditions`) and
     /// equalities against a probe row (`probe`, for index joins), with rows expected.
-    func chooseAccess(_ shape: TableShape, _ conditions: [Expression], probe: [(column: Int, value: Expression)]) -> (AccessPath, Double) {
+    ///
+    /// Also which of `conditions` the path enforces by itself (its key range holds
+    /// exactly the rows they accept: the value is converted by the column's affinity as
+    /// the comparison would convert it), so the scan need not check them again.
+    func chooseAccess(_ shape: TableShape, _ conditions: [Expression], probe: [(column: Int, value: Expression)])
+        -> (AccessPath, Double, enforced: Set<Int>) {
         let total = max(1, rowEstimate(shape.table))
-        var equalities: [Int: Expression] = [:]
-        var lowers: [Int: (Expression, Bool)] = [:]
-        var uppers: [Int: (Expression, Bool)] = [:]
-        for (column, value) in probe where equalities[column] == nil { equalities[column] = value }
+        // By column: the value, and which condition gave it (nil: a probe).
+        var equalities: [Int: (Expression, Int?)] = [:]
+        var lowers: [Int: (Expression, Bool, Int)] = [:]
+        var uppers: [Int: (Expression, Bool, Int)] = [:]
+        /// How many terms each condition gave (BETWEEN gives two).
+        var termCounts: [Int: Int] = [:]
+        for (column, value) in probe where equalities[column] == nil { equalities[column] = (value, nil) }
         func usable(_ column: Int, _ value: Expression) -> Bool {
             guard Planner.slotRange(value) == nil, !Planner.readsCurrentRowInSubplan(value) else { return false }
             let valueAffinity = Evaluator.affinity(of: value)
@@ -651,7 +662,7 @@ final class Planner {
             case nil: return valueAffinity == nil
             }
         }
-        for condition in conditions {
+        for (conditionIndex, condition) in conditions.enumerated() {
             var terms: [(BinaryOperator, Int, Expression)] = []
             switch condition {
             case let .binary(op, .slot(0, column, _), value) where op.isComparison && op != .notEqual:
@@ -665,51 +676,64 @@ final class Planner {
             default:
                 break
             }
+            termCounts[conditionIndex] = terms.count
             for (op, column, value) in terms where usable(column, value) {
                 switch op {
-                case .equal: if equalities[column] == nil { equalities[column] = value }
-                case .greater, .greaterEqual: if lowers[column] == nil { lowers[column] = (value, op == .greaterEqual) }
-                case .less, .lessEqual: if uppers[column] == nil { uppers[column] = (value, op == .lessEqual) }
+                case .equal: if equalities[column] == nil { equalities[column] = (value, conditionIndex) }
+                case .greater, .greaterEqual: if lowers[column] == nil { lowers[column] = (value, op == .greaterEqual, conditionIndex) }
+                case .less, .lessEqual: if uppers[column] == nil { uppers[column] = (value, op == .lessEqual, conditionIndex) }
                 default: break
                 }
             }
         }
-        func range(for columns: [Int]) -> (KeyRange, pinned: Int, ranged: Bool) {
+        func range(for columns: [Int]) -> (KeyRange, pinned: Int, ranged: Bool, enforced: Set<Int>) {
             var keys = KeyRange()
+            var used: [Int: Int] = [:]
             for column in columns {
-                guard let value = equalities[column] else { break }
+                guard let (value, source) = equalities[column] else { break }
                 keys.equal.append(value)
                 keys.equalAffinities.append(shape.affinities[column])
+                if let source { used[source, default: 0] += 1 }
             }
             let pinned = keys.equal.count
             var ranged = false
             if pinned < columns.count {
                 let next = columns[pinned]
                 keys.boundAffinity = shape.affinities[next]
-                if let lower = lowers[next] { keys.lower = (lower.0, lower.1); ranged = true }
-                if let upper = uppers[next] { keys.upper = (upper.0, upper.1); ranged = true }
+                if let lower = lowers[next] {
+                    keys.lower = (lower.0, lower.1)
+                    ranged = true
+                    used[lower.2, default: 0] += 1
+                }
+                if let upper = uppers[next] {
+                    keys.upper = (upper.0, upper.1)
+                    ranged = true
+                    used[upper.2, default: 0] += 1
+                }
             }
-            return (keys, pinned, ranged)
+            // A condition is enforced when every term it gave shaped the range.
+            let enforced = Set(used.keys.filter { used[$0] == termCounts[$0] })
+            return (keys, pinned, ranged, enforced)
         }
         func score(_ pinned: Int, _ ranged: Bool) -> Int { pinned * 2 + (ranged ? 1 : 0) }
 
-        var best: (AccessPath, Double, Int) = (.full, total, 0)
+        var best: (AccessPath, Double, Int, Set<Int>) = (.full, total, 0, [])
         if !shape.table.primaryKey.isEmpty {
-            var (keys, pinned, ranged) = range(for: shape.table.primaryKey)
+            var (keys, pinned, ranged, enforced) = range(for: shape.table.primaryKey)
             let value = score(pinned, ranged)
             if value > 0 {
                 keys.isPoint = pinned == shape.table.primaryKey.count
-                best = (.primaryKey(keys), estimate(total, pinned: pinned, of: shape.table.primaryKey.count, unique: true, ranged: ranged), value)
+                best = (.primaryKey(keys), estimate(total, pinned: pinned, of: shape.table.primaryKey.count, unique: true, ranged: ranged), value, enforced)
             }
         }
         for index in catalog.indexes(on: shape.table.name) {
-            let (keys, pinned, ranged) = range(for: index.columns)
+            let (keys, pinned, ranged, enforced) = range(for: index.columns)
             let value = score(pinned, ranged)
             if value > best.2 {
-                best = (.index(index, keys), estimate(total, pinned: pinned, of: index.columns.count, unique: index.unique, ranged: ranged), value)
+                best = (.index(index, keys), estimate(total, pinned: pinned, of: index.columns.count, unique: index.unique, ranged: ranged), value, enforced)
             }
         }
-        return (best.0, best.1)
+        return (best.0, best.1, best.3)
     }
 
     private func estimate(_ total: Double, pinned: Int, of columns: Int, unique: Bool, ranged: Bool) -> Double {

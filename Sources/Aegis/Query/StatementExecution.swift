@@ -230,7 +230,7 @@ final class StatementExecution {
                           parent: nil, level: 0)
         let bound = try filter.map { expression throws(SQLError) in try planner.bindNames(expression, scope, aggregates: .forbidden("WHERE")) }
         let conditions = bound.map(Planner.conjuncts) ?? []
-        let (access, estimate) = planner.chooseAccess(shape, conditions.filter { !Planner.hasSubplan($0) }, probe: [])
+        let (access, estimate, _) = planner.chooseAccess(shape, conditions.filter { !Planner.hasSubplan($0) }, probe: [])
         return (planner, TableScanNode(shape, alias: table.name, access: access, filter: bound, estimatedRows: estimate))
     }
 
