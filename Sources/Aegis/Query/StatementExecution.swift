@@ -114,7 +114,7 @@ final class StatementExecution {
         if columnNames.isEmpty { targets = Array(table.columns.indices) }
 
         // The new rows, computed before any is written (INSERT … SELECT may read the table).
-        let planner = planner(catalog)
+        lazy var planner = planner(catalog)
         var incoming: [[SQLValue]] = []
         if case let .values(rows) = source, rows.allSatisfy({ $0.allSatisfy(StatementExecution.isConstant) }) {
             // Constants and parameters: evaluated directly, no plan needed.
@@ -169,7 +169,9 @@ final class StatementExecution {
             }
         }
 
-        let run = newRun(QueryPlan(root: ValuesNode([]), columns: [], subplans: planner.subplans))
+        let run = upsert == nil && !StatementExecution.planned(source)
+            ? newRun(QueryPlan(root: ValuesNode([]), columns: [], subplans: []))
+            : newRun(QueryPlan(root: ValuesNode([]), columns: [], subplans: planner.subplans))
         var affected = 0
         for values in incoming {
             var row = writer.shape.defaults
@@ -194,6 +196,12 @@ final class StatementExecution {
             affected += 1
         }
         return affected
+    }
+
+    /// Whether an INSERT's rows come from a plan (not constants and parameters).
+    static func planned(_ source: InsertSource) -> Bool {
+        guard case let .values(rows) = source else { return true }
+        return !rows.allSatisfy { $0.allSatisfy(isConstant) }
     }
 
     /// Whether `expression` needs no row and no query to evaluate.

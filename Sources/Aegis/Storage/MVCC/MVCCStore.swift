@@ -253,6 +253,8 @@ public final class Transaction {
         // Read enough from the snapshot that deletions of our own cannot starve the limit.
         let stored = try store.backend.scan(from: start, to: end, at: self.start,
                                             limit: limit == .max ? .max : limit + inRange.count)
+        // Nothing of its own in the range (every read-only scan): the snapshot as it is.
+        if inRange.isEmpty { return stored }
         var result: [(key: [UInt8], value: [UInt8])] = []
         var storedIndex = 0
         var writeIndex = 0
