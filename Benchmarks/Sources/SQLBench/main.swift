@@ -164,7 +164,8 @@ func measure(_ name: String, operations: Int, _ engines: (aegis: Engine, sqlite:
     let sqliteSeconds = time { work(engines.sqlite) }
     let aegisRate = Double(operations) / aegisSeconds
     let sqliteRate = Double(operations) / sqliteSeconds
-    print("  " + padded(name, 14) + String(format: " %12.0f ops/s  %12.0f ops/s   %6.2fx", aegisRate, sqliteRate, aegisRate / sqliteRate))
+    let format = aegisRate < 100 ? " %12.2f ops/s  %12.2f ops/s   %6.2fx" : " %12.0f ops/s  %12.0f ops/s   %6.2fx"
+    print("  " + padded(name, 14) + String(format: format, aegisRate, sqliteRate, aegisRate / sqliteRate))
 }
 
 removeTree(root)
