@@ -147,5 +147,13 @@ import Testing
         #expect(error.contains("rolled back"))
         guard case let .sql(after, nil) = second.readSQL("SELECT count(*) FROM t", []) else { return }
         #expect(after.last?.rows == [[.integer(2)]])
+        // A write dressed as a read (served outside the log) is refused, not run on one replica.
+        guard case let .sql(_, refusal?) = second.readSQL("SELECT 1; DELETE FROM t", []) else {
+            Issue.record("a write ran on the read path")
+            return
+        }
+        #expect(refusal.contains("read-only"))
+        guard case let .sql(still, nil) = second.readSQL("SELECT count(*) FROM t", []) else { return }
+        #expect(still.last?.rows == [[.integer(2)]])
     }
 }

@@ -126,7 +126,7 @@ public final class KVStateMachine {
 
     /// Runs read-only SQL (SELECT, EXPLAIN) against the applied state.
     public func readSQL(_ text: String, _ parameters: [SQLValue]) -> KVResult {
-        sql.execute(text, parameters)
+        sql.execute(text, parameters, readOnly: true)
     }
 
     /// The whole state, in key order (never hash order), so equal states give equal bytes.

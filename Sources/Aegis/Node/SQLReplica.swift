@@ -23,7 +23,20 @@ final class SQLReplica {
     }
 
     /// Runs `text` in a session of its own: a transaction left open is rolled back.
-    func execute(_ text: String, _ parameters: [SQLValue]) -> KVResult {
+    /// `readOnly` (a read served outside the log): only SELECT and EXPLAIN may run, so
+    /// a request that claims to read cannot change one replica alone.
+    func execute(_ text: String, _ parameters: [SQLValue], readOnly: Bool = false) -> KVResult {
+        if readOnly {
+            let statements = (try? Parser.parse(text)) ?? []
+            let reads = statements.allSatisfy { statement in
+                if case .select = statement { return true }
+                if case .explain = statement { return true }
+                return false
+            }
+            guard reads else {
+                return .sql([], error: "runtime error: a read-only request holds a statement that writes; send it as a write")
+            }
+        }
         let session = database.session()
         var (results, error) = session.executeAll(text, parameters: parameters)
         var message = error?.rendered(in: text)
