@@ -25,7 +25,7 @@ let package = Package(
             pkgConfig: "sqlite3",
             providers: [.apt(["libsqlite3-dev"])]
         ),
-        .target(name: "BenchSupport"),
+        .target(name: "BenchSupport", dependencies: ["CSQLite"]),
         .executableTarget(
             name: "StorageBench",
             dependencies: [

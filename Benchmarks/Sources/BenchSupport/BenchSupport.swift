@@ -1,4 +1,6 @@
-// What the benchmarks share: a monotonic clock, a seeded generator, files, failing.
+// What the benchmarks share: a monotonic clock, a seeded generator, files, failing,
+// and SQLite opened as both storage and SQL benchmarks use it.
+import CSQLite
 import Foundation
 
 public func fail(_ message: String) -> Never {
@@ -64,4 +66,34 @@ public struct BenchOptions {
         guard let index = arguments.firstIndex(of: name), index + 1 < arguments.count else { return nil }
         return arguments[index + 1]
     }
+}
+
+/// SQLite, the peer the storage and SQL benchmarks measure against, opened the way both
+/// use it: WAL with synchronous=NORMAL (a commit reaches the OS, the device at
+/// checkpoints) and a page cache of `cacheBytes`.
+public final class SQLiteConnection {
+    public private(set) var database: OpaquePointer?
+
+    public init(path: String, cacheBytes: Int) {
+        _ = mkdir(path, 0o755)
+        guard sqlite3_open(path + "/bench.sqlite", &database) == SQLITE_OK else { fail("cannot open SQLite in \(path)") }
+        execute("PRAGMA journal_mode=WAL")
+        execute("PRAGMA synchronous=NORMAL")
+        execute("PRAGMA cache_size=-\(cacheBytes / 1024)")
+    }
+
+    public func execute(_ sql: String) {
+        var message: UnsafeMutablePointer<CChar>?
+        guard sqlite3_exec(database, sql, nil, nil, &message) == SQLITE_OK else {
+            fail("SQLite: \(sql): \(message.map { String(cString: $0) } ?? "?")")
+        }
+    }
+
+    public func prepare(_ sql: String) -> OpaquePointer? {
+        var statement: OpaquePointer?
+        guard sqlite3_prepare_v2(database, sql, -1, &statement, nil) == SQLITE_OK else { fail("SQLite: cannot prepare \(sql)") }
+        return statement
+    }
+
+    public func close() { sqlite3_close(database) }
 }

@@ -83,28 +83,18 @@ final class AegisEngine: Engine {
 }
 
 final class SQLiteEngine: Engine {
-    var database: OpaquePointer?
+    let connection: SQLiteConnection
+    var database: OpaquePointer? { connection.database }
     var statements: [OpaquePointer?] = []
 
     init(path: String) {
-        _ = mkdir(path, 0o755)
-        guard sqlite3_open(path + "/bench.sqlite", &database) == SQLITE_OK else { fail("cannot open SQLite in \(path)") }
-        execute("PRAGMA journal_mode=WAL")
-        execute("PRAGMA synchronous=NORMAL")
-        execute("PRAGMA cache_size=-\(cacheBytes / 1024)")
+        connection = SQLiteConnection(path: path, cacheBytes: cacheBytes)
     }
 
-    func execute(_ sql: String) {
-        var message: UnsafeMutablePointer<CChar>?
-        guard sqlite3_exec(database, sql, nil, nil, &message) == SQLITE_OK else {
-            fail("SQLite: \(sql): \(message.map { String(cString: $0) } ?? "?")")
-        }
-    }
+    func execute(_ sql: String) { connection.execute(sql) }
 
     func prepare(_ sql: String) -> Int {
-        var statement: OpaquePointer?
-        guard sqlite3_prepare_v2(database, sql, -1, &statement, nil) == SQLITE_OK else { fail("SQLite: cannot prepare \(sql)") }
-        statements.append(statement)
+        statements.append(connection.prepare(sql))
         return statements.count - 1
     }
 
@@ -145,7 +135,7 @@ final class SQLiteEngine: Engine {
 
     func close() {
         for statement in statements { sqlite3_finalize(statement) }
-        sqlite3_close(database)
+        connection.close()
     }
 }
 

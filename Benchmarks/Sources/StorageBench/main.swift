@@ -26,8 +26,7 @@ import Runtime
 
 // MARK: options
 
-let options = BenchOptions()
-func option(_ name: String) -> String? { options.value(name) }
+func option(_ name: String) -> String? { BenchOptions().value(name) }
 let keyCount = option("--keys").flatMap(Int.init) ?? 1_000_000
 let root = option("--dir") ?? "/tmp/aegis-storage-bench"
 let compressionChoice = BlockCompression(parsing: option("--compression") ?? "lz4")
@@ -138,35 +137,22 @@ final class AegisStore: Store {
 }
 
 final class SQLiteStore: Store {
-    var database: OpaquePointer?
+    let connection: SQLiteConnection
+    var database: OpaquePointer? { connection.database }
     var insertStatement: OpaquePointer?
     var selectStatement: OpaquePointer?
     var scanStatement: OpaquePointer?
 
     init(path: String) {
-        _ = mkdir(path, 0o755)
-        guard sqlite3_open(path + "/bench.sqlite", &database) == SQLITE_OK else { fail("cannot open SQLite in \(path)") }
-        execute("PRAGMA journal_mode=WAL")
-        execute("PRAGMA synchronous=NORMAL")
-        execute("PRAGMA cache_size=-\(cacheBytes / 1024)")
+        connection = SQLiteConnection(path: path, cacheBytes: cacheBytes)
         execute("CREATE TABLE IF NOT EXISTS kv(key BLOB PRIMARY KEY, value BLOB) WITHOUT ROWID")
         insertStatement = prepare("INSERT OR REPLACE INTO kv(key, value) VALUES(?, ?)")
         selectStatement = prepare("SELECT value FROM kv WHERE key = ?")
         scanStatement = prepare("SELECT key, value FROM kv WHERE key >= ? ORDER BY key LIMIT ?")
     }
 
-    func execute(_ sql: String) {
-        var message: UnsafeMutablePointer<CChar>?
-        guard sqlite3_exec(database, sql, nil, nil, &message) == SQLITE_OK else {
-            fail("SQLite: \(sql): \(message.map { String(cString: $0) } ?? "?")")
-        }
-    }
-
-    func prepare(_ sql: String) -> OpaquePointer? {
-        var statement: OpaquePointer?
-        guard sqlite3_prepare_v2(database, sql, -1, &statement, nil) == SQLITE_OK else { fail("SQLite: cannot prepare \(sql)") }
-        return statement
-    }
+    func execute(_ sql: String) { connection.execute(sql) }
+    func prepare(_ sql: String) -> OpaquePointer? { connection.prepare(sql) }
 
     func bind(_ statement: OpaquePointer?, _ index: Int32, _ bytes: [UInt8]) {
         bytes.withUnsafeBytes { raw in
@@ -228,7 +214,7 @@ final class SQLiteStore: Store {
 
     func close() {
         for statement in [insertStatement, selectStatement, scanStatement] { sqlite3_finalize(statement) }
-        sqlite3_close(database)
+        connection.close()
     }
 }
 

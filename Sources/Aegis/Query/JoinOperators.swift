@@ -4,19 +4,25 @@
 /// - hash: the right side held in a hash table on the equality keys;
 /// - index nested loop: for each left row, the right table read by key (no memory).
 
-final class NestedLoopJoinNode: PlanNode {
+/// A join that holds its right side in memory: each left row is tried against some of
+/// the held rows (all of them, or those a hash table names), and with RIGHT or FULL the
+/// right rows nothing matched come out at the end, padded on the left.
+class HeldRightJoinNode: PlanNode {
     let left: PlanNode
     let right: PlanNode
     let kind: JoinKind
+    /// Checked on each joined pair (the join's conditions).
     let predicate: Expression?
     let leftWidth: Int
     let rightWidth: Int
-    private var run: QueryRun?
-    private var rightRows: [[SQLValue]] = []
+    private(set) var run: QueryRun?
+    private(set) var rightRows: [[SQLValue]] = []
     private var rightMatched: [Bool] = []
     private var current: [SQLValue]?
+    /// The held rows to try for the current left row (nil: all of them).
+    private var candidates: [Int]?
+    private var candidatePosition = 0
     private var currentMatched = false
-    private var rightPosition = 0
     private var leftDone = false
     private var unmatchedPosition = 0
 
@@ -28,15 +34,23 @@ final class NestedLoopJoinNode: PlanNode {
         self.leftWidth = leftWidth
         self.rightWidth = rightWidth
         super.init()
-        estimatedRows = predicate == nil ? left.estimatedRows * right.estimatedRows : max(left.estimatedRows, right.estimatedRows)
     }
+
+    /// Called for each right row as it is held, with its position.
+    func hold(_ row: [SQLValue], at position: Int, _ run: QueryRun) throws(SQLError) {}
+
+    /// The held rows worth trying for `row` (nil: every one).
+    func candidates(for row: [SQLValue], _ run: QueryRun) throws(SQLError) -> [Int]? { nil }
+
+    var what: String { "join" }
 
     override func open(_ run: QueryRun) throws(SQLError) {
         self.run = run
         try right.open(run)
         rightRows = []
         while let row = try right.next() {
-            try run.budget.charge(row, for: "join")
+            try run.budget.charge(row, for: what)
+            try hold(row, at: rightRows.count, run)
             rightRows.append(row)
         }
         rightMatched = Array(repeating: false, count: rightRows.count)
@@ -56,12 +70,14 @@ final class NestedLoopJoinNode: PlanNode {
                 }
                 current = row
                 currentMatched = false
-                rightPosition = 0
+                candidates = try candidates(for: row, run)
+                candidatePosition = 0
             }
             let leftRow = current!
-            while rightPosition < rightRows.count {
-                let index = rightPosition
-                rightPosition += 1
+            let count = candidates?.count ?? rightRows.count
+            while candidatePosition < count {
+                let index = candidates?[candidatePosition] ?? candidatePosition
+                candidatePosition += 1
                 let joined = leftRow + rightRows[index]
                 if try run.holds(predicate, joined) {
                     currentMatched = true
@@ -84,10 +100,18 @@ final class NestedLoopJoinNode: PlanNode {
         return nil
     }
 
+    override var children: [PlanNode] { [left, right] }
+}
+
+final class NestedLoopJoinNode: HeldRightJoinNode {
+    override init(_ left: PlanNode, _ kind: JoinKind, _ right: PlanNode, predicate: Expression?, leftWidth: Int, rightWidth: Int) {
+        super.init(left, kind, right, predicate: predicate, leftWidth: leftWidth, rightWidth: rightWidth)
+        estimatedRows = predicate == nil ? left.estimatedRows * right.estimatedRows : max(left.estimatedRows, right.estimatedRows)
+    }
+
     override var explanation: String {
         "NESTED LOOP \(kind.rawValue) JOIN" + (predicate.map { " ON " + SQLPrinter.print($0) } ?? "")
     }
-    override var children: [PlanNode] { [left, right] }
 }
 
 /// Equality keys of a join, with the conversion both sides get before comparing (the
@@ -115,99 +139,38 @@ struct JoinKeys {
     }
 }
 
-final class HashJoinNode: PlanNode {
-    let left: PlanNode
-    let right: PlanNode
-    let kind: JoinKind
+/// The held right rows found by their equality keys; the conditions (the keys among
+/// them) are checked on each pair found.
+final class HashJoinNode: HeldRightJoinNode {
     let keys: JoinKeys
-    let residual: Expression?
-    let leftWidth: Int
-    let rightWidth: Int
-    private var run: QueryRun?
-    private var rightRows: [[SQLValue]] = []
-    private var rightMatched: [Bool] = []
-    /// Positions in `rightRows` by key. Only looked up, never iterated.
+    /// Positions of held rows by key. Only looked up, never iterated.
     private var table: [[SQLValue]: [Int]] = [:]
-    private var current: [SQLValue]?
-    private var candidates: [Int] = []
-    private var candidatePosition = 0
-    private var currentMatched = false
-    private var leftDone = false
-    private var unmatchedPosition = 0
 
     init(_ left: PlanNode, _ kind: JoinKind, _ right: PlanNode, keys: JoinKeys, residual: Expression?, leftWidth: Int, rightWidth: Int) {
-        self.left = left
-        self.right = right
-        self.kind = kind
         self.keys = keys
-        self.residual = residual
-        self.leftWidth = leftWidth
-        self.rightWidth = rightWidth
-        super.init()
+        super.init(left, kind, right, predicate: residual, leftWidth: leftWidth, rightWidth: rightWidth)
         estimatedRows = max(left.estimatedRows, right.estimatedRows)
     }
 
+    override var what: String { "hash join" }
+
     override func open(_ run: QueryRun) throws(SQLError) {
-        self.run = run
-        try right.open(run)
-        rightRows = []
         table = [:]
-        while let row = try right.next() {
-            try run.budget.charge(row, for: "hash join")
-            if let key = try keys.values(keys.right, run, row) { table[key, default: []].append(rightRows.count) }
-            rightRows.append(row)
-        }
-        rightMatched = Array(repeating: false, count: rightRows.count)
-        try left.open(run)
-        current = nil
-        leftDone = false
-        unmatchedPosition = 0
+        try super.open(run)
     }
 
-    override func next() throws(SQLError) -> [SQLValue]? {
-        guard let run else { return nil }
-        while !leftDone {
-            if current == nil {
-                guard let row = try left.next() else {
-                    leftDone = true
-                    break
-                }
-                current = row
-                currentMatched = false
-                candidates = try keys.values(keys.left, run, row).flatMap { table[$0] } ?? []
-                candidatePosition = 0
-            }
-            let leftRow = current!
-            while candidatePosition < candidates.count {
-                let index = candidates[candidatePosition]
-                candidatePosition += 1
-                let joined = leftRow + rightRows[index]
-                if try run.holds(residual, joined) {
-                    currentMatched = true
-                    rightMatched[index] = true
-                    return joined
-                }
-            }
-            current = nil
-            if !currentMatched && (kind == .left || kind == .full) {
-                return leftRow + Array(repeating: .null, count: rightWidth)
-            }
-        }
-        if kind == .right || kind == .full {
-            while unmatchedPosition < rightRows.count {
-                let index = unmatchedPosition
-                unmatchedPosition += 1
-                if !rightMatched[index] { return Array(repeating: .null, count: leftWidth) + rightRows[index] }
-            }
-        }
-        return nil
+    override func hold(_ row: [SQLValue], at position: Int, _ run: QueryRun) throws(SQLError) {
+        if let key = try keys.values(keys.right, run, row) { table[key, default: []].append(position) }
+    }
+
+    override func candidates(for row: [SQLValue], _ run: QueryRun) throws(SQLError) -> [Int]? {
+        try keys.values(keys.left, run, row).flatMap { table[$0] } ?? []
     }
 
     override var explanation: String {
         "HASH \(kind.rawValue) JOIN ON " + zip(keys.left, keys.right).map { SQLPrinter.print($0) + " = " + SQLPrinter.print($1) }.joined(separator: " AND ")
-            + (residual.map { " AND " + SQLPrinter.print($0) } ?? "")
+            + (predicate.map { " AND " + SQLPrinter.print($0) } ?? "")
     }
-    override var children: [PlanNode] { [left, right] }
 }
 
 /// For each left row, reads the matching right rows by key (primary key or index).
