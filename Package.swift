@@ -54,6 +54,12 @@ let package = Package(
             pkgConfig: "libzstd",
             providers: [.apt(["libzstd-dev"])]
         ),
+        // Line editing and history for `aegis sql` on a terminal.
+        .systemLibrary(
+            name: "CEditLine",
+            pkgConfig: "libedit",
+            providers: [.apt(["libedit-dev"])]
+        ),
         // CRC-32C with the SSE4.2 instruction (Common/CRC32C.swift falls back to tables).
         .target(name: "CCRC32C"),
         .target(
@@ -106,7 +112,7 @@ let package = Package(
         .executableTarget(
             name: "aegis",
             dependencies: [
-                "Aegis", "Sim", "Runtime", "AegisClient",
+                "Aegis", "Sim", "Runtime", "AegisClient", "CEditLine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

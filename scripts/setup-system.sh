@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Installs what Aegis needs from Debian when it is missing: the libraries it links
-# against (LZ4, Zstd, found through pkg-config); openssl, which the end-to-end tests use
+# against (LZ4, Zstd, libedit for the SQL shell's line editing, found through
+# pkg-config); openssl, which the end-to-end tests use
 # to make TLS certificates; and the peers the benchmarks (Benchmarks/) measure against:
 # SQLite for the storage engine, etcd for the cluster. Safe to run again: it does
 # nothing when all is there.
 set -euo pipefail
-packages="liblz4-dev libzstd-dev libsqlite3-dev pkg-config openssl etcd-server"
+packages="liblz4-dev libzstd-dev libedit-dev libsqlite3-dev pkg-config openssl etcd-server"
 have_all() {
-  pkg-config --exists liblz4 libzstd sqlite3 2>/dev/null && command -v openssl >/dev/null 2>&1 \
+  pkg-config --exists liblz4 libzstd libedit sqlite3 2>/dev/null && command -v openssl >/dev/null 2>&1 \
     && { command -v etcd >/dev/null 2>&1 || [ -x /usr/bin/etcd ]; }
 }
 if have_all; then
@@ -28,4 +29,4 @@ printf '#!/bin/sh\nexit 101\n' | $runner tee /usr/sbin/policy-rc.d >/dev/null
 $runner chmod +x /usr/sbin/policy-rc.d
 $runner apt-get install -y -qq $packages >/dev/null
 $runner rm -f /usr/sbin/policy-rc.d
-have_all || { echo "setup: after installing, liblz4, libzstd, sqlite3, openssl or etcd is still missing" >&2; exit 2; }
+have_all || { echo "setup: after installing, liblz4, libzstd, libedit, sqlite3, openssl or etcd is still missing" >&2; exit 2; }

@@ -1,6 +1,7 @@
 import Aegis
 import AegisClient
 import ArgumentParser
+import CEditLine
 import Foundation
 import Runtime
 
@@ -174,51 +175,50 @@ final class RemoteRunner: SQLRunner {
     }
 }
 
-/// Reads statements from standard input: lines gathered until one ends with ';', with a
-/// prompt and a history file (~/.aegis_sql_history) when on a terminal.
+/// Reads statements from standard input: lines gathered until one ends with ';'. On a
+/// terminal, lines are edited with libedit (arrow keys, search) and each statement joins
+/// the history, kept across runs in ~/.aegis_sql_history.
 struct SQLShell {
     let interactive: Bool
-    private var history: [String] = []
+    static let historyMax: Int32 = 1000
     static var historyPath: String { (ProcessInfo.processInfo.environment["HOME"] ?? ".") + "/.aegis_sql_history" }
 
     init(interactive: Bool) {
         self.interactive = interactive
         if interactive {
-            print("Aegis SQL. End statements with ';'. .history shows past statements, .quit leaves.")
+            print("Aegis SQL. End statements with ';'. Arrow keys recall earlier ones; .quit leaves.")
+            stifle_history(SQLShell.historyMax)
+            _ = read_history(SQLShell.historyPath)
         }
+    }
+
+    private func readLine(prompt: String) -> String? {
+        guard interactive else { return Swift.readLine(strippingNewline: true) }
+        guard let line = readline(prompt) else { return nil }
+        defer { free(line) }
+        return String(cString: line)
     }
 
     mutating func nextStatement() -> String? {
         var buffer = ""
         while true {
-            if interactive {
-                FileHandle.standardOutput.write(Data((buffer.isEmpty ? "aegis> " : "  ...> ").utf8))
-            }
-            guard let line = readLine(strippingNewline: true) else {
+            guard let line = readLine(prompt: buffer.isEmpty ? "aegis> " : "  ...> ") else {
                 let rest = buffer.trimmingCharacters(in: .whitespacesAndNewlines)
                 return rest.isEmpty ? nil : rest
             }
             let trimmed = line.trimmingCharacters(in: .whitespaces)
-            if buffer.isEmpty && interactive {
-                if trimmed == ".quit" || trimmed == ".exit" { return nil }
-                if trimmed == ".history" {
-                    for (number, entry) in history.enumerated() { print("\(number + 1)  \(entry)") }
-                    continue
-                }
-            }
+            if buffer.isEmpty && interactive && (trimmed == ".quit" || trimmed == ".exit") { return nil }
             buffer += (buffer.isEmpty ? "" : "\n") + line
             if trimmed.hasSuffix(";") {
                 let statement = buffer.trimmingCharacters(in: .whitespacesAndNewlines)
-                if interactive { history.append(statement.replacingOccurrences(of: "\n", with: " ")) }
+                if interactive { _ = add_history(statement.replacingOccurrences(of: "\n", with: " ")) }
                 return statement
             }
         }
     }
 
     func saveHistory() {
-        guard interactive, !history.isEmpty else { return }
-        let previous = (try? String(contentsOfFile: SQLShell.historyPath, encoding: .utf8)) ?? ""
-        let lines = (previous.split(separator: "\n").map(String.init) + history).suffix(1000)
-        try? (lines.joined(separator: "\n") + "\n").write(toFile: SQLShell.historyPath, atomically: true, encoding: .utf8)
+        guard interactive else { return }
+        _ = write_history(SQLShell.historyPath)
     }
 }
