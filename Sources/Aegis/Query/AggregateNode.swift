@@ -10,8 +10,8 @@ struct AggregateCall: Equatable {
     var distinct: Bool
     var star: Bool
 
-    var text: String {
-        function + "(" + (distinct ? "DISTINCT " : "") + (star ? "*" : arguments.map(SQLPrinter.print).joined(separator: ", ")) + ")"
+    func text(_ names: [String]) -> String {
+        function + "(" + (distinct ? "DISTINCT " : "") + (star ? "*" : arguments.map { SQLPrinter.print(PlanNode.naming($0, names)) }.joined(separator: ", ")) + ")"
     }
 }
 
@@ -172,8 +172,14 @@ final class AggregateNode: PlanNode {
     }
 
     override var explanation: String {
-        (groupKeys.isEmpty ? "AGGREGATE " : "GROUP BY " + groupKeys.map(SQLPrinter.print).joined(separator: ", ") + " COMPUTING ")
-            + aggregates.map(\.text).joined(separator: ", ")
+        let names = source.outputNames
+        return (groupKeys.isEmpty ? "AGGREGATE " : "GROUP BY " + groupKeys.map { show($0, names) }.joined(separator: ", ") + " COMPUTING ")
+            + aggregates.map { $0.text(names) }.joined(separator: ", ")
+    }
+
+    override var outputNames: [String] {
+        let names = source.outputNames
+        return groupKeys.map { show($0, names) } + aggregates.map { $0.text(names) }
     }
     override var children: [PlanNode] { [source] }
 }

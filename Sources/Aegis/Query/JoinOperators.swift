@@ -101,6 +101,7 @@ class HeldRightJoinNode: PlanNode {
     }
 
     override var children: [PlanNode] { [left, right] }
+    override var outputNames: [String] { left.outputNames + right.outputNames }
 }
 
 final class NestedLoopJoinNode: HeldRightJoinNode {
@@ -110,7 +111,7 @@ final class NestedLoopJoinNode: HeldRightJoinNode {
     }
 
     override var explanation: String {
-        "NESTED LOOP \(kind.rawValue) JOIN" + (predicate.map { " ON " + SQLPrinter.print($0) } ?? "")
+        "NESTED LOOP \(kind.rawValue) JOIN" + (predicate.map { " ON " + show($0, outputNames) } ?? "")
     }
 }
 
@@ -168,8 +169,8 @@ final class HashJoinNode: HeldRightJoinNode {
     }
 
     override var explanation: String {
-        "HASH \(kind.rawValue) JOIN ON " + zip(keys.left, keys.right).map { SQLPrinter.print($0) + " = " + SQLPrinter.print($1) }.joined(separator: " AND ")
-            + (predicate.map { " AND " + SQLPrinter.print($0) } ?? "")
+        "HASH \(kind.rawValue) JOIN ON " + zip(keys.left, keys.right).map { show($0, left.outputNames) + " = " + show($1, right.outputNames) }
+            .joined(separator: " AND ") + (predicate.map { " AND " + show($0, outputNames) } ?? "")
     }
 }
 
@@ -224,7 +225,13 @@ final class IndexJoinNode: PlanNode {
     }
 
     override var explanation: String {
-        "INDEX NESTED LOOP \(kind.rawValue) JOIN" + (residual.map { " ON " + SQLPrinter.print($0) } ?? "")
+        "INDEX NESTED LOOP \(kind.rawValue) JOIN" + (residual.map { " ON " + show($0, outputNames) } ?? "")
     }
     override var children: [PlanNode] { [left, right] }
+    override var outputNames: [String] { left.outputNames + right.outputNames }
+
+    override func explain(into lines: inout [String], depth: Int) {
+        right.probeNames = left.outputNames
+        super.explain(into: &lines, depth: depth)
+    }
 }

@@ -109,6 +109,26 @@ class PlanNode {
     /// One line for EXPLAIN, and the nodes below.
     var explanation: String { "?" }
     var children: [PlanNode] { [] }
+    /// Names of the values in this node's rows, for EXPLAIN ("alias.column", or the
+    /// text of a computed value).
+    var outputNames: [String] { children.first?.outputNames ?? [] }
+
+    /// `expression` as EXPLAIN shows it, columns of the row named by `names`.
+    func show(_ expression: Expression, _ names: [String]) -> String {
+        SQLPrinter.print(PlanNode.naming(expression, names))
+    }
+
+    static func naming(_ expression: Expression, _ names: [String]) -> Expression {
+        if case let .slot(0, index, _) = expression, index < names.count {
+            let name = names[index]
+            let at = SourcePosition(offset: 0, line: 1, column: 1)
+            if let dot = name.firstIndex(of: "."), dot != name.startIndex {
+                return .column(table: Name(String(name[..<dot]), quoted: true, at: at), name: Name(String(name[name.index(after: dot)...]), quoted: true, at: at))
+            }
+            return .column(table: nil, name: Name(name, quoted: true, at: at))
+        }
+        return Planner.mapChildren(expression) { naming($0, names) }
+    }
 
     func explain(into lines: inout [String], depth: Int = 0) {
         lines.append(String(repeating: "  ", count: depth) + explanation)
@@ -143,6 +163,7 @@ final class ValuesNode: PlanNode {
     }
 
     override var explanation: String { rows.count == 1 && rows[0].isEmpty ? "ONE ROW" : "VALUES (\(rows.count) rows)" }
+    override var outputNames: [String] { (0..<(rows.first?.count ?? 0)).map { "column\($0 + 1)" } }
 }
 
 /// Rows held in memory (a common table expression, computed once per run).
@@ -179,6 +200,9 @@ final class MaterializedNode: PlanNode {
     }
 
     override var explanation: String { "CTE \(name)" }
+    /// Set by the planner: the CTE's column names.
+    var columnNames: [String] = []
+    override var outputNames: [String] { columnNames.map { name + "." + $0 } }
     override var children: [PlanNode] { [source] }
 }
 
@@ -207,7 +231,7 @@ final class FilterNode: PlanNode {
         return nil
     }
 
-    override var explanation: String { "FILTER " + SQLPrinter.print(predicate) }
+    override var explanation: String { "FILTER " + show(predicate, source.outputNames) }
     override var children: [PlanNode] { [source] }
 }
 
@@ -237,7 +261,12 @@ final class ProjectNode: PlanNode {
         return projected
     }
 
-    override var explanation: String { "PROJECT " + expressions.map(SQLPrinter.print).joined(separator: ", ") }
+    override var explanation: String {
+        "PROJECT " + expressions.map { show($0, source.outputNames) }.joined(separator: ", ")
+    }
+    /// Set by the planner: what each projected value is called.
+    var names: [String]?
+    override var outputNames: [String] { names ?? expressions.map { show($0, source.outputNames) } }
     override var children: [PlanNode] { [source] }
 }
 
@@ -261,6 +290,7 @@ final class TrimNode: PlanNode {
     }
 
     override var explanation: String { "KEEP \(width) columns" }
+    override var outputNames: [String] { Array(source.outputNames.prefix(width)) }
     override var children: [PlanNode] { [source] }
 }
 
@@ -381,7 +411,7 @@ final class SortNode: PlanNode {
     }
 
     override var explanation: String {
-        "SORT BY " + keys.map { "#\($0.index)" + ($0.descending ? " DESC" : "") + ($0.nullsFirst != !$0.descending ? ($0.nullsFirst ? " NULLS FIRST" : " NULLS LAST") : "") }
+        "SORT BY " + keys.map { (source.outputNames.indices.contains($0.index) ? source.outputNames[$0.index] : "#\($0.index)") + ($0.descending ? " DESC" : "") + ($0.nullsFirst != !$0.descending ? ($0.nullsFirst ? " NULLS FIRST" : " NULLS LAST") : "") }
             .joined(separator: ", ")
     }
     override var children: [PlanNode] { [source] }

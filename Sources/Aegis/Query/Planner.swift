@@ -97,7 +97,9 @@ final class Planner {
                 for index in named.indices { named[index].name = table.columns[index].normalized }
             }
             for index in named.indices { named[index].table = table.name.normalized }
-            commonTables.append((table.name.normalized, named, MaterializedNode(name: table.name.text, source: node)))
+            let materialized = MaterializedNode(name: table.name.text, source: node)
+            materialized.columnNames = named.map(\.name)
+            commonTables.append((table.name.normalized, named, materialized))
         }
         if select.compounds.isEmpty {
             return try planCore(select.first, orderBy: select.orderBy, limit: select.limit, offset: select.offset, parent: parent, level: level)

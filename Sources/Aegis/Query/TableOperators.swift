@@ -131,10 +131,12 @@ struct KeyRange {
         return (start, end)
     }
 
-    var description: String {
-        var parts = equal.map { "= " + SQLPrinter.print($0) }
-        if let lower { parts.append((lower.inclusive ? ">= " : "> ") + SQLPrinter.print(lower.value)) }
-        if let upper { parts.append((upper.inclusive ? "<= " : "< ") + SQLPrinter.print(upper.value)) }
+    /// The range as EXPLAIN shows it, probe-row values named by `names`.
+    func description(_ names: [String]) -> String {
+        func show(_ expression: Expression) -> String { SQLPrinter.print(PlanNode.naming(expression, names)) }
+        var parts = equal.map { "= " + show($0) }
+        if let lower { parts.append((lower.inclusive ? ">= " : "> ") + show(lower.value)) }
+        if let upper { parts.append((upper.inclusive ? "<= " : "< ") + show(upper.value)) }
         return parts.joined(separator: ", ")
     }
 }
@@ -168,6 +170,9 @@ final class TableScanNode: PlanNode {
     private var currentEntry: (key: [UInt8], value: [UInt8]) = ([], [])
     /// Which columns the query reads (nil: all); the others are not decoded.
     var neededColumns: [Bool]?
+    /// For EXPLAIN: the names of the probe row's values (an index join's outer row).
+    var probeNames: [String] = []
+    override var outputNames: [String] { shape.table.columns.map { alias + "." + $0.name } }
 
     init(_ shape: TableShape, alias: String, access: AccessPath, filter: Expression?, estimatedRows: Double) {
         self.shape = shape
@@ -256,10 +261,10 @@ final class TableScanNode: PlanNode {
         var text: String
         switch access {
         case .full: text = "SCAN \(name)"
-        case let .primaryKey(keys): text = (keys.isPoint ? "GET \(name) BY PRIMARY KEY (" : "SEARCH \(name) BY PRIMARY KEY (") + keys.description + ")"
-        case let .index(index, keys): text = "SEARCH \(name) USING INDEX \(index.name) (" + keys.description + ")"
+        case let .primaryKey(keys): text = (keys.isPoint ? "GET \(name) BY PRIMARY KEY (" : "SEARCH \(name) BY PRIMARY KEY (") + keys.description(probeNames) + ")"
+        case let .index(index, keys): text = "SEARCH \(name) USING INDEX \(index.name) (" + keys.description(probeNames) + ")"
         }
-        if let filter { text += " WHERE " + SQLPrinter.print(filter) }
+        if let filter { text += " WHERE " + show(filter, outputNames) }
         if let neededColumns, neededColumns.contains(false) {
             let names = neededColumns.indices.filter { neededColumns[$0] }.map { shape.table.columns[$0].name }
             text += " READING " + (names.isEmpty ? "no columns" : names.joined(separator: ", "))
