@@ -68,12 +68,15 @@ struct SQLCommand: AsyncParsableCommand {
         var failures = 0
         var interactive = false
         if let sql {
-            if await runOnce(sql, runner) { failures += 1 }
+            if let failure = await runOnce(sql, runner) {
+                await runner.close()
+                throw failure
+            }
         } else {
             interactive = isatty(STDIN_FILENO) == 1
             var shell = SQLShell(interactive: interactive)
             while let statement = shell.nextStatement() {
-                if await runOnce(statement, runner) { failures += 1 }
+                if await runOnce(statement, runner) != nil { failures += 1 }
             }
             shell.saveHistory()
         }
@@ -81,19 +84,21 @@ struct SQLCommand: AsyncParsableCommand {
         if failures > 0 && !interactive { throw CLIFailure(code: LiveExitCode.refused, message: "") }
     }
 
-    /// Runs `sql` and prints each result; returns whether it failed.
-    private func runOnce(_ sql: String, _ runner: any SQLRunner) async -> Bool {
+    /// Runs `sql` and prints each result; on failure, prints why and gives the exit
+    /// code: 5 when no node could be reached, 1 when a statement failed.
+    private func runOnce(_ sql: String, _ runner: any SQLRunner) async -> CLIFailure? {
         do {
             let (results, failure) = try await runner.execute(sql, parameters: parameterValues)
             for result in results { print(render(result), terminator: "") }
-            guard let failure else { return false }
+            guard let failure else { return nil }
             printError(failure)
         } catch let error as ClientError {
             printError(error.description)
+            return CLIFailure(code: CLIFailure.from(error).code, message: "")
         } catch {
             printError("\(error)")
         }
-        return true
+        return CLIFailure(code: LiveExitCode.refused, message: "")
     }
 
     private func render(_ result: QueryResult) -> String {

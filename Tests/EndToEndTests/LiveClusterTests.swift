@@ -292,6 +292,8 @@ struct LiveClusterTests {
         #expect(embedded.status == 0 && embedded.output == "1+1\n2\n", "\(embedded.output)")
         let bad = try runCLI(["sql", "--data-dir", directory, "SELECT nope"])
         #expect(bad.status == 1 && bad.output.contains("there is no column nope"), "\(bad.output)")
+        let unreachable = try runCLI(["sql", "SELECT 1", "--endpoint", "http://127.0.0.1:1"])
+        #expect(unreachable.status == 5, "\(unreachable.output)")
     }
 
     private func runCLI(_ arguments: [String]) throws -> (status: Int32, output: String) {
