@@ -153,6 +153,18 @@ import Testing
             return
         }
         #expect(refusal.contains("read-only"))
+        // An answer must fit one network message: a bigger one is refused with advice.
+        _ = second.sql.execute("CREATE TABLE big (id INTEGER PRIMARY KEY, pad TEXT)", [])
+        for id in 1...700 { _ = second.sql.execute("INSERT INTO big VALUES ($1, $2)", [.integer(Int64(id)), .text(String(repeating: "p", count: 1000))]) }
+        guard case let .sql(tooBig, bigError?) = second.readSQL("SELECT * FROM big", []) else {
+            Issue.record("a reply above the limit was sent")
+            return
+        }
+        #expect(tooBig.isEmpty && bigError.contains("narrow it with WHERE or LIMIT"))
+        guard case .sql(_, nil) = second.readSQL("SELECT * FROM big LIMIT 100", []) else {
+            Issue.record("a reply under the limit was refused")
+            return
+        }
         guard case let .sql(still, nil) = second.readSQL("SELECT count(*) FROM t", []) else { return }
         #expect(still.last?.rows == [[.integer(2)]])
     }

@@ -155,10 +155,12 @@ public enum KVLimits {
     /// reply pass `scanReplyBytesMax` (a reply must fit in one network message).
     public static let scanEntriesMax = 1000
     public static let scanReplyBytesMax = 512 * 1024
-    /// SQL text of one request, and the encoded results of one reply.
-    public static let sqlTextBytesMax = 1 << 20
+    /// SQL text of one request (and, separately, its encoded parameters), and the
+    /// results of one reply: each must fit one network message (and a request, one log
+    /// entry).
+    public static let sqlTextBytesMax = 256 * 1024
     public static let sqlParametersMax = 1000
-    public static let sqlReplyBytesMax = 4 << 20
+    public static let sqlReplyBytesMax = 512 * 1024
 }
 
 enum KVText {

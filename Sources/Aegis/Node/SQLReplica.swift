@@ -51,7 +51,7 @@ final class SQLReplica {
         for result in results { for row in result.rows { bytes += MemoryBudget.size(of: row) } }
         if bytes > KVLimits.sqlReplyBytesMax {
             results = []
-            message = "the result is larger than \(KVLimits.sqlReplyBytesMax >> 20) MiB; narrow it with WHERE or LIMIT"
+            message = "limit error: the result is larger than \(KVLimits.sqlReplyBytesMax >> 10) KiB, the most one answer carries; narrow it with WHERE or LIMIT"
         }
         return .sql(results, error: message)
     }

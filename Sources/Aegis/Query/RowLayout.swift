@@ -8,7 +8,7 @@
 /// - `0x05 table-id` → the next row id of a table without a primary key.
 ///
 /// Ids are never reused, so a dropped table's keys can never be read as another's.
-enum RowLayout {
+public enum RowLayout {
     static let catalogKey: [UInt8] = [0x01]
 
     static func tablePrefix(_ table: UInt32) -> [UInt8] { prefix(0x02, table) }
@@ -67,6 +67,9 @@ enum RowLayout {
         }
         return bytes
     }
+
+    /// The bytes `encode(row)` makes.
+    public static func encodedSize(_ row: [SQLValue]) -> Int { encode(row).count }
 
     /// The row's values; damaged bytes are a storage error, never a crash. With
     /// `needed`, values whose flag is false are skipped (left NULL): a query that reads

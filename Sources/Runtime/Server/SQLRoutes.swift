@@ -69,7 +69,11 @@ struct SQLRoutes: Sendable {
         let started = DispatchTime.now().uptimeNanoseconds
         let statements = try SQLRoutes.parse(sql)
         guard sql.utf8.count <= KVLimits.sqlTextBytesMax else {
-            throw APIError(status: .contentTooLarge, code: "sql_too_large", message: "the SQL is \(sql.utf8.count) bytes; send at most \(KVLimits.sqlTextBytesMax)")
+            throw APIError(status: .contentTooLarge, code: "sql_too_large", message: "the SQL is \(sql.utf8.count) bytes; send at most \(KVLimits.sqlTextBytesMax) in one request")
+        }
+        guard RowLayout.encodedSize(parameters) <= KVLimits.sqlTextBytesMax else {
+            throw APIError(status: .contentTooLarge, code: "sql_too_large",
+                           message: "the parameters take more than \(KVLimits.sqlTextBytesMax) bytes; send large values in smaller pieces")
         }
         let readOnly = statements.allSatisfy { statement in
             switch statement {
