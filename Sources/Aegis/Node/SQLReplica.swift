@@ -27,13 +27,7 @@ final class SQLReplica {
     /// a request that claims to read cannot change one replica alone.
     func execute(_ text: String, _ parameters: [SQLValue], readOnly: Bool = false) -> KVResult {
         if readOnly {
-            let statements = (try? Parser.parse(text)) ?? []
-            let reads = statements.allSatisfy { statement in
-                if case .select = statement { return true }
-                if case .explain = statement { return true }
-                return false
-            }
-            guard reads else {
+            guard ((try? Parser.parse(text)) ?? []).allSatisfy(\.isReadOnly) else {
                 return .sql([], error: "runtime error: a read-only request holds a statement that writes; send it as a write")
             }
         }

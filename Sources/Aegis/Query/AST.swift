@@ -97,6 +97,41 @@ public indirect enum Expression: Equatable, Sendable {
     case subplan(id: Int, use: SubplanUse, operand: Expression?, negated: Bool)
 }
 
+extension Statement {
+    /// Whether running it changes nothing (SELECT, EXPLAIN).
+    public var isReadOnly: Bool {
+        switch self {
+        case .select, .explain: return true
+        default: return false
+        }
+    }
+}
+
+extension Expression {
+    /// This expression with each direct child replaced by `transform(child)` (a
+    /// subquery's own tree is not entered).
+    public func mappingChildren(_ transform: (Expression) -> Expression) -> Expression {
+        switch self {
+        case .literal, .parameter, .column, .exists, .subquery, .slot: return self
+        case let .subplan(id, use, operand, negated): return .subplan(id: id, use: use, operand: operand.map(transform), negated: negated)
+        case let .unary(op, operand): return .unary(op, transform(operand))
+        case let .binary(op, left, right): return .binary(op, transform(left), transform(right))
+        case let .isNull(operand, negated): return .isNull(transform(operand), negated: negated)
+        case let .between(operand, low, high, negated): return .between(transform(operand), low: transform(low), high: transform(high), negated: negated)
+        case let .inList(operand, list, negated): return .inList(transform(operand), list.map(transform), negated: negated)
+        case let .inSelect(operand, query, negated): return .inSelect(transform(operand), query, negated: negated)
+        case let .like(operand, pattern, escape, negated):
+            return .like(transform(operand), pattern: transform(pattern), escape: escape.map(transform), negated: negated)
+        case let .function(name, arguments, distinct, star):
+            return .function(name: name, arguments: arguments.map(transform), distinct: distinct, star: star)
+        case let .cast(operand, type): return .cast(transform(operand), type)
+        case let .caseWhen(base, branches, otherwise):
+            return .caseWhen(base: base.map(transform), branches: branches.map { CaseBranch(when: transform($0.when), then: transform($0.then)) },
+                             otherwise: otherwise.map(transform))
+        }
+    }
+}
+
 public enum SubplanUse: String, Equatable, Sendable {
     case scalar, exists, membership
 }

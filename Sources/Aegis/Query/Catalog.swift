@@ -255,26 +255,6 @@ public struct Catalog: Equatable, Sendable {
     /// Rebuilds an expression bottom-up through `transform` (subqueries are left as they are).
     @discardableResult
     static func walk(_ expression: Expression, _ transform: (Expression) -> Expression) -> Expression {
-        func go(_ node: Expression) -> Expression {
-            switch node {
-            case .literal, .parameter, .column, .exists, .subquery, .slot: return transform(node)
-            case let .subplan(id, use, operand, negated): return transform(.subplan(id: id, use: use, operand: operand.map(go), negated: negated))
-            case let .unary(op, operand): return transform(.unary(op, go(operand)))
-            case let .binary(op, left, right): return transform(.binary(op, go(left), go(right)))
-            case let .isNull(operand, negated): return transform(.isNull(go(operand), negated: negated))
-            case let .between(operand, low, high, negated): return transform(.between(go(operand), low: go(low), high: go(high), negated: negated))
-            case let .inList(operand, list, negated): return transform(.inList(go(operand), list.map(go), negated: negated))
-            case let .inSelect(operand, query, negated): return transform(.inSelect(go(operand), query, negated: negated))
-            case let .like(operand, pattern, escape, negated):
-                return transform(.like(go(operand), pattern: go(pattern), escape: escape.map(go), negated: negated))
-            case let .function(name, arguments, distinct, star):
-                return transform(.function(name: name, arguments: arguments.map(go), distinct: distinct, star: star))
-            case let .cast(operand, type): return transform(.cast(go(operand), type))
-            case let .caseWhen(base, branches, otherwise):
-                return transform(.caseWhen(base: base.map(go), branches: branches.map { CaseBranch(when: go($0.when), then: go($0.then)) },
-                    otherwise: otherwise.map(go)))
-            }
-        }
-        return go(expression)
+        transform(expression.mappingChildren { walk($0, transform) })
     }
 }

@@ -1,5 +1,7 @@
-/// What an expression can see while it is evaluated: the parameters, and how to find a
-/// column's value and run a subquery (the executor provides both).
+/// What an expression can see while it is evaluated: the parameters, the current row
+/// and those of enclosing queries, and the statement's planned subqueries. Columns and
+/// subqueries are evaluated only in their bound forms (`.slot`, `.subplan`), which the
+/// planner makes; unbound, they are an error.
 public struct EvaluationContext {
     public var parameters: [SQLValue]
     /// The current row, which bound `.slot(depth: 0, …)` columns read.
@@ -9,19 +11,9 @@ public struct EvaluationContext {
     /// Runs planned subqueries (the executor provides it; a reference, not a closure,
     /// so making a context per row allocates nothing).
     public var subplans: (any SubplanRunner)?
-    public var column: (Name?, Name) throws(SQLError) -> SQLValue
-    public var subquery: (Select) throws(SQLError) -> [[SQLValue]]
 
-    public init(parameters: [SQLValue] = [],
-                column: @escaping (Name?, Name) throws(SQLError) -> SQLValue = { _, name throws(SQLError) in
-                    throw SQLError(.name, "there is no column \(name.text) here", at: name.position, length: name.text.count)
-                },
-                subquery: @escaping (Select) throws(SQLError) -> [[SQLValue]] = { _ throws(SQLError) in
-                    throw SQLError(.runtime, "a subquery needs a FROM-clause context to run in")
-                }) {
+    public init(parameters: [SQLValue] = []) {
         self.parameters = parameters
-        self.column = column
-        self.subquery = subquery
     }
 }
 
@@ -43,8 +35,8 @@ public enum Evaluator {
                 throw SQLError(.runtime, "the statement uses $\(number) but \(context.parameters.count) parameter(s) were given", at: location.position, length: 2)
             }
             return context.parameters[number - 1]
-        case let .column(table, name):
-            return try context.column(table, name)
+        case let .column(_, name):
+            throw SQLError(.name, "there is no column \(name.text) here", at: name.position, length: name.text.count)
         case let .slot(depth, index, _):
             return depth == 0 ? context.row[index] : context.outer[depth - 1][index]
         case let .subplan(id, use, operand, negated):
@@ -103,15 +95,8 @@ public enum Evaluator {
                 candidates.append(applyAffinity(value, affinity(of: operand), try evaluate(item, context), affinity(of: item)).1)
             }
             return SQLValue.boolean(membership(value, in: candidates, negated: negated))
-        case let .inSelect(operand, select, negated):
-            let value = try evaluate(operand, context)
-            let rows = try context.subquery(select)
-            var candidates: [SQLValue] = []
-            for row in rows {
-                guard row.count == 1 else { throw SQLError(.runtime, "a subquery after IN must return one column, not \(row.count)") }
-                candidates.append(row[0])
-            }
-            return SQLValue.boolean(membership(value, in: candidates, negated: negated))
+        case .inSelect, .exists, .subquery:
+            throw SQLError(.runtime, "a subquery needs a query to run in")
         case let .like(operand, pattern, escape, negated):
             let value = try evaluate(operand, context)
             let patternValue = try evaluate(pattern, context)
@@ -127,13 +112,6 @@ public enum Evaluator {
             guard let text = value.textValue, let likePattern = patternValue.textValue else { return .null }
             let matched = like(Array(text), Array(likePattern), escape: escapeCharacter)
             return SQLValue.boolean(matched != negated)
-        case let .exists(select, negated):
-            return SQLValue.boolean(try !context.subquery(select).isEmpty != negated)
-        case let .subquery(select):
-            let rows = try context.subquery(select)
-            guard let first = rows.first else { return .null }
-            guard first.count == 1 else { throw SQLError(.runtime, "a subquery used as a value must return one column, not \(first.count)") }
-            return first[0]
         case let .function(name, arguments, distinct, star):
             if Aggregates.isAggregate(name.normalized, argumentCount: arguments.count, star: star) {
                 throw SQLError(.runtime, "the aggregate \(name.text)() is not allowed here", at: name.position, length: name.text.count)

@@ -127,7 +127,7 @@ class PlanNode {
             }
             return .column(table: nil, name: Name(name, quoted: true, at: at))
         }
-        return Planner.mapChildren(expression) { naming($0, names) }
+        return expression.mappingChildren { naming($0, names) }
     }
 
     func explain(into lines: inout [String], depth: Int = 0) {

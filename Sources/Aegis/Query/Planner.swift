@@ -24,6 +24,12 @@ public struct QueryPlan {
     public var explanation: [String] {
         var lines: [String] = []
         root.explain(into: &lines)
+        return lines + QueryPlan.explain(subplans)
+    }
+
+    /// One block per planned subquery, as EXPLAIN prints them after the main plan.
+    static func explain(_ subplans: [Subplan]) -> [String] {
+        var lines: [String] = []
         for (id, subplan) in subplans.enumerated() {
             lines.append("SUBQUERY \(id)" + (subplan.correlated ? " (correlated)" : ""))
             subplan.root.explain(into: &lines, depth: 1)
@@ -533,7 +539,7 @@ final class Planner {
     /// Current-row positions renumbered through `mapping` (old position → new).
     static func remap(_ expression: Expression, _ mapping: [Int]) -> Expression {
         if case let .slot(0, index, affinity) = expression { return .slot(depth: 0, index: mapping[index], affinity: affinity) }
-        return mapChildren(expression) { remap($0, mapping) }
+        return expression.mappingChildren { remap($0, mapping) }
     }
 
     /// Operators for `relation`, with `pushed` conditions (bound to the whole FROM row)
@@ -656,7 +662,7 @@ final class Planner {
         var termCounts: [Int: Int] = [:]
         for (column, value) in probe where equalities[column] == nil { equalities[column] = (value, nil) }
         func usable(_ column: Int, _ value: Expression) -> Bool {
-            guard Planner.slotRange(value) == nil, !Planner.readsCurrentRowInSubplan(value) else { return false }
+            guard Planner.slotRange(value) == nil, !Planner.hasSubplan(value) else { return false }
             let valueAffinity = Evaluator.affinity(of: value)
             switch shape.affinities[column].comparison {
             case .numeric?: return true
@@ -783,7 +789,7 @@ final class Planner {
             return .function(name: name, arguments: bound, distinct: distinct, star: star)
         default:
             var failure: SQLError?
-            let result = Planner.mapChildren(expression) { child in
+            let result = expression.mappingChildren { child in
                 if failure != nil { return child }
                 do throws(SQLError) { return try bindNames(child, scope, aggregates: aggregates) } catch {
                     failure = error
@@ -852,7 +858,7 @@ final class Planner {
             throw SQLError(.syntax, "a subquery that reads this query's columns cannot be combined with GROUP BY or aggregates")
         default:
             var failure: SQLError?
-            let result = Planner.mapChildren(expression) { child in
+            let result = expression.mappingChildren { child in
                 if failure != nil { return child }
                 do throws(SQLError) { return try extract(child, groupKeys, &calls, level: level) } catch {
                     failure = error
@@ -866,32 +872,10 @@ final class Planner {
 
     // MARK: expression helpers
 
-    /// `expression` with each direct child replaced by `transform(child)`.
-    static func mapChildren(_ expression: Expression, _ transform: (Expression) -> Expression) -> Expression {
-        switch expression {
-        case .literal, .parameter, .column, .exists, .subquery, .slot: return expression
-        case let .subplan(id, use, operand, negated): return .subplan(id: id, use: use, operand: operand.map(transform), negated: negated)
-        case let .unary(op, operand): return .unary(op, transform(operand))
-        case let .binary(op, left, right): return .binary(op, transform(left), transform(right))
-        case let .isNull(operand, negated): return .isNull(transform(operand), negated: negated)
-        case let .between(operand, low, high, negated): return .between(transform(operand), low: transform(low), high: transform(high), negated: negated)
-        case let .inList(operand, list, negated): return .inList(transform(operand), list.map(transform), negated: negated)
-        case let .inSelect(operand, query, negated): return .inSelect(transform(operand), query, negated: negated)
-        case let .like(operand, pattern, escape, negated):
-            return .like(transform(operand), pattern: transform(pattern), escape: escape.map(transform), negated: negated)
-        case let .function(name, arguments, distinct, star):
-            return .function(name: name, arguments: arguments.map(transform), distinct: distinct, star: star)
-        case let .cast(operand, type): return .cast(transform(operand), type)
-        case let .caseWhen(base, branches, otherwise):
-            return .caseWhen(base: base.map(transform), branches: branches.map { CaseBranch(when: transform($0.when), then: transform($0.then)) },
-                             otherwise: otherwise.map(transform))
-        }
-    }
-
     /// Calls `visit` on `expression` and everything below it.
     static func visit(_ expression: Expression, _ visit: (Expression) -> Void) {
         visit(expression)
-        _ = mapChildren(expression) { child in
+        _ = expression.mappingChildren { child in
             Planner.visit(child, visit)
             return child
         }
@@ -924,7 +908,7 @@ final class Planner {
     static func shift(_ expression: Expression, by offset: Int) -> Expression {
         if offset == 0 { return expression }
         if case let .slot(0, index, affinity) = expression { return .slot(depth: 0, index: index + offset, affinity: affinity) }
-        return mapChildren(expression) { shift($0, by: offset) }
+        return expression.mappingChildren { shift($0, by: offset) }
     }
 
     static func hasAggregate(_ expression: Expression) -> Bool {
@@ -951,7 +935,6 @@ final class Planner {
         return found
     }
 
-    private static func readsCurrentRowInSubplan(_ expression: Expression) -> Bool { hasSubplan(expression) }
 }
 
 extension Array {

@@ -131,12 +131,7 @@ public final class PreparedStatement {
     }
 
     /// Whether running it changes nothing (SELECT, EXPLAIN).
-    public var isReadOnly: Bool {
-        switch statement {
-        case .select, .explain: return true
-        default: return false
-        }
-    }
+    public var isReadOnly: Bool { statement.isReadOnly }
 }
 
 /// One connection's state: the open transaction, if BEGIN started one.
@@ -164,10 +159,8 @@ public final class SQLSession {
     /// Runs every statement in `sql`, in order, and gives each one's result. Stops at the
     /// first error (the statements before it keep their effect, as in SQLite's shell).
     public func execute(_ sql: String, parameters: [SQLValue] = []) throws(SQLError) -> [QueryResult] {
-        var results: [QueryResult] = []
-        for statement in try Parser.parse(sql) {
-            results.append(try execute(PreparedStatement(source: sql, statement: statement), parameters: parameters))
-        }
+        let (results, error) = executeAll(sql, parameters: parameters)
+        if let error { throw error }
         return results
     }
 

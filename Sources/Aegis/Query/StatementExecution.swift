@@ -70,7 +70,7 @@ final class StatementExecution {
             let (planner, scan) = try matching(table, filter, catalog)
             var lines = [statement.isUpdate ? "UPDATE \(table.text)" : "DELETE FROM \(table.text)"]
             scan.explain(into: &lines, depth: 1)
-            return lines + QueryPlan(root: scan, columns: [], subplans: planner.subplans).explanation.dropFirst(1 + scan.children.count)
+            return lines + QueryPlan.explain(planner.subplans)
         case let .insert(table, _, .select(select), _):
             return ["INSERT INTO \(table.text)"] + (try planner(catalog).plan(select).explanation).map { "  " + $0 }
         case let .insert(table, _, .values(rows), _):

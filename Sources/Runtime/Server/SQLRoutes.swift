@@ -75,12 +75,7 @@ struct SQLRoutes: Sendable {
             throw APIError(status: .contentTooLarge, code: "sql_too_large",
                            message: "the parameters take more than \(KVLimits.sqlTextBytesMax) bytes; send large values in smaller pieces")
         }
-        let readOnly = statements.allSatisfy { statement in
-            switch statement {
-            case .select, .explain: return true
-            default: return false
-            }
-        }
+        let readOnly = statements.allSatisfy(\.isReadOnly)
         let result = try await host.call(.sql(text: sql, parameters: parameters, readOnly: readOnly),
                                          identity: readOnly ? nil : identity, timeout: timeout).get()
         guard case let .sql(results, error) = result else {
