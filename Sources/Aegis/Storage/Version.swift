@@ -35,17 +35,7 @@ public struct VersionedKey: Sendable, Equatable, Comparable {
 /// Lexicographic comparison of byte strings: negative, zero or positive.
 @inlinable
 public func compareBytes(_ lhs: [UInt8], _ rhs: [UInt8]) -> Int {
-    lhs.withUnsafeBufferPointer { left in
-        rhs.withUnsafeBufferPointer { right in
-            let count = min(left.count, right.count)
-            var index = 0
-            while index < count {
-                if left[index] != right[index] { return left[index] < right[index] ? -1 : 1 }
-                index += 1
-            }
-            return left.count == right.count ? 0 : (left.count < right.count ? -1 : 1)
-        }
-    }
+    lhs.withUnsafeBytes { left in rhs.withUnsafeBytes { right in compareRaw(left, right) } }
 }
 
 /// One write of a batch: a value for a key, or its deletion.

@@ -165,9 +165,9 @@ final class BlockCursor: VersionCursor {
     let block: Block
     /// Named in errors.
     let fileName: String
-    private(set) var key: [UInt8] = []
-    private(set) var timestamp: Timestamp = 0
-    private var entry: Block.Entry?
+    @exclusivity(unchecked) private(set) var key: [UInt8] = []
+    @exclusivity(unchecked) private(set) var timestamp: Timestamp = 0
+    @exclusivity(unchecked) private var entry: Block.Entry?
     /// Set when an entry failed to decode: the block is damaged past that point.
     private(set) var damaged = false
 
@@ -216,6 +216,26 @@ final class BlockCursor: VersionCursor {
         guard let entry else { return }
         load(entry.end)
         try check()
+    }
+
+    /// Versions straight from the block's bytes: the key is rebuilt in place and a
+    /// value is copied out only for a row.
+    func scanVisible(_ run: inout VisibleRun) throws(StorageError) {
+        while let current = entry {
+            let (stops, wanted) = key.withUnsafeBytes { raw in
+                run.stops(before: raw, timestamp) ? (true, false) : (false, run.wants(raw, timestamp))
+            }
+            if stops { return }
+            if wanted {
+                if current.valueCount >= 0 {
+                    run.emit(key, Array(block.bytes[current.valueStart..<(current.valueStart + current.valueCount)]))
+                } else {
+                    run.hide(key)
+                }
+            }
+            load(current.end)
+            try check()
+        }
     }
 
     /// The key at restart `index` (stored whole), or nil if damaged.

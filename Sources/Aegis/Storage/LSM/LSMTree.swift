@@ -538,7 +538,7 @@ public final class LSMTree {
     }
 
     /// A cursor over every version in the tree (memtable and tables), merged.
-    func makeCursor() -> any VersionCursor {
+    func makeCursor() -> MergingCursor {
         var children: [any VersionCursor] = [memtable.makeCursor()]
         let open: (TableMeta) throws(StorageError) -> TableReader = { [unowned self] (table) throws(StorageError) in try self.reader(table) }
         for table in manifest.levels[0] { children.append(LevelCursor(tables: [table], open: open)) }
@@ -549,16 +549,11 @@ public final class LSMTree {
     /// Keys from `start` (inclusive) to `end` (exclusive; nil for no end) as seen at
     /// `timestamp`, at most `limit` of them, in order.
     public func scan(from start: [UInt8], to end: [UInt8]?, at timestamp: Timestamp, limit: Int = .max) throws(StorageError) -> [(key: [UInt8], value: [UInt8])] {
-        var result: [(key: [UInt8], value: [UInt8])] = []
-        let cursor = VisibleCursor(source: makeCursor(), timestamp: timestamp)
-        try cursor.seek(start)
-        while cursor.isValid, result.count < limit {
-            let key = cursor.key
-            if let end, compareBytes(key, end) >= 0 { break }
-            result.append((key, cursor.value))
-            try cursor.next()
-        }
-        return result
+        var run = VisibleRun(snapshot: timestamp, end: end, limit: limit)
+        let cursor = makeCursor()
+        try cursor.seek(start, timestamp: timestamp)
+        try cursor.readVisible(&run)
+        return run.rows
     }
 
     // MARK: shape

@@ -193,9 +193,9 @@ public final class Memtable {
 /// Walks a memtable in order.
 public final class MemtableCursor: VersionCursor {
     private let table: Memtable
-    private var node: UnsafeMutableRawPointer?
+    @exclusivity(unchecked) private var node: UnsafeMutableRawPointer?
     /// The current key, copied out once per position.
-    public private(set) var key: [UInt8] = []
+    @exclusivity(unchecked) public private(set) var key: [UInt8] = []
 
     init(table: Memtable) {
         self.table = table
@@ -213,10 +213,28 @@ public final class MemtableCursor: VersionCursor {
     public var timestamp: Timestamp { Memtable.timestamp(node!) }
     public var value: [UInt8]? { Memtable.value(node!) }
     public var isTombstone: Bool { Memtable.valueLength(node!) == Memtable.tombstoneLength }
+
+    /// Node after node, comparing keys in place; a key is copied out only for a row.
+    public func scanVisible(_ run: inout VisibleRun) throws(StorageError) {
+        while let current = node {
+            let timestamp = Memtable.timestamp(current)
+            let raw = Memtable.keyPointer(current)
+            if run.stops(before: raw, timestamp) {
+                key = Memtable.key(current)
+                return
+            }
+            if run.wants(raw, timestamp) {
+                let key = Memtable.key(current)
+                if let value = Memtable.value(current) { run.emit(key, value) } else { run.hide(key) }
+            }
+            node = Memtable.next(current, 0)
+        }
+        key = []
+    }
 }
 
 /// Lexicographic comparison of raw byte ranges: negative, zero or positive.
-@inline(__always)
+@inline(__always) @usableFromInline
 func compareRaw(_ left: UnsafeRawBufferPointer, _ right: UnsafeRawBufferPointer) -> Int {
     let count = min(left.count, right.count)
     if count > 0, let a = left.baseAddress, let b = right.baseAddress {
@@ -226,7 +244,7 @@ func compareRaw(_ left: UnsafeRawBufferPointer, _ right: UnsafeRawBufferPointer)
     return left.count == right.count ? 0 : (left.count < right.count ? -1 : 1)
 }
 
-@inline(__always)
+@inline(__always) @usableFromInline
 func memcmpBytes(_ a: UnsafeRawPointer, _ b: UnsafeRawPointer, _ count: Int) -> Int {
     var index = 0
     while index + 8 <= count {

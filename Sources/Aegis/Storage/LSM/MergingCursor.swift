@@ -1,14 +1,22 @@
 /// Merges sorted cursors into one. Children are given newest source first; when two
 /// hold the same (key, timestamp) the newest wins and the others are skipped.
+///
+/// Besides the current child (the smallest) the cursor remembers the runner-up, the
+/// smallest of the others. Only the current child moves on `next()`, so while its new
+/// position still sorts before the runner-up's nothing else needs looking at: a scan
+/// that reads one source for a while costs one comparison per step, however many
+/// sources there are.
 final class MergingCursor: VersionCursor {
     private let children: [any VersionCursor]
     /// Each child's current key and timestamp, refreshed only when that child moves.
     /// A child's entry is emptied before it moves, so the child's own key buffer is
     /// never shared while it rewrites it (no copy on write per step).
-    private var keys: [[UInt8]]
-    private var stamps: [Timestamp]
-    private var valid: [Bool]
-    private var current = -1
+    @exclusivity(unchecked) private var keys: [[UInt8]]
+    @exclusivity(unchecked) private var stamps: [Timestamp]
+    @exclusivity(unchecked) private var valid: [Bool]
+    @exclusivity(unchecked) private var current = -1
+    /// The smallest valid child other than `current`, or -1.
+    @exclusivity(unchecked) private var runnerUp = -1
 
     init(_ children: [any VersionCursor]) {
         self.children = children
@@ -47,10 +55,24 @@ final class MergingCursor: VersionCursor {
         return left == right ? 0 : (left > right ? -1 : 1)
     }
 
+    /// Whether child `a` comes first: the smaller version, or the newer source of two
+    /// equal ones.
+    private func precedes(_ a: Int, _ b: Int) -> Bool {
+        let byVersion = order(a, b)
+        return byVersion < 0 || (byVersion == 0 && a < b)
+    }
+
+    /// Finds the current child and the runner-up among all valid children.
     private func pick() {
         current = -1
+        runnerUp = -1
         for index in children.indices where valid[index] {
-            if current < 0 || order(index, current) < 0 { current = index }
+            if current < 0 || precedes(index, current) {
+                runnerUp = current
+                current = index
+            } else if runnerUp < 0 || precedes(index, runnerUp) {
+                runnerUp = index
+            }
         }
     }
 
@@ -72,15 +94,49 @@ final class MergingCursor: VersionCursor {
         pick()
     }
 
+    /// Reads what `run`'s snapshot sees from here until the run finishes or every
+    /// child is exhausted. Each child walks its own entries in a tight loop for as long
+    /// as it stays ahead of the runner-up, so the merge costs a little per switch of
+    /// source, not per entry.
+    func readVisible(_ run: inout VisibleRun) throws(StorageError) {
+        while current >= 0 && !run.finished {
+            let index = current
+            if runnerUp >= 0 {
+                run.setBound(keys[runnerUp], stamps[runnerUp], boundIsNewer: runnerUp < index)
+            } else {
+                run.clearBound()
+            }
+            keys[index] = []
+            try children[index].scanVisible(&run)
+            refresh(index)
+            pick()
+        }
+    }
+
     func next() throws(StorageError) {
         guard current >= 0 else { return }
         let winner = current
-        // Skip the same version in older sources, then step the winner.
-        for index in children.indices where index != winner && valid[index] && order(index, winner) == 0 {
-            try step(index)
+        if runnerUp >= 0 && order(runnerUp, winner) == 0 {
+            // Older sources hold this same version: skip it in each, then look again.
+            for index in children.indices where index != winner && valid[index] && order(index, winner) == 0 {
+                try step(index)
+            }
+            try step(winner)
+            pick()
+            return
         }
         try step(winner)
-        pick()
+        if !valid[winner] {
+            pick()
+        } else if runnerUp >= 0 && !precedes(winner, runnerUp) {
+            // The runner-up leads now. With two children the old winner is its only
+            // rival; with more, a third child may be.
+            if children.count == 2 {
+                (current, runnerUp) = (runnerUp, winner)
+            } else {
+                pick()
+            }
+        }
     }
 }
 
@@ -88,8 +144,8 @@ final class MergingCursor: VersionCursor {
 final class LevelCursor: VersionCursor {
     private let tables: [TableMeta]
     private let open: (TableMeta) throws(StorageError) -> TableReader
-    private var position = 0
-    private var cursor: TableCursor?
+    @exclusivity(unchecked) private var position = 0
+    @exclusivity(unchecked) private var cursor: TableCursor?
 
     init(tables: [TableMeta], open: @escaping (TableMeta) throws(StorageError) -> TableReader) {
         self.tables = tables
@@ -140,68 +196,13 @@ final class LevelCursor: VersionCursor {
         try cursor?.next()
         try skipExhausted()
     }
-}
 
-/// What a reader at `timestamp` sees through a merged cursor: for each key, its newest
-/// version at or below the timestamp, unless that is a tombstone.
-struct VisibleCursor {
-    let source: any VersionCursor
-    let timestamp: Timestamp
-
-    /// Positions on the first visible key at or after `key`.
-    func seek(_ key: [UInt8]) throws(StorageError) {
-        try source.seek(key, timestamp: timestamp)
-        try settle()
-    }
-
-    func seekToFirst() throws(StorageError) {
-        try source.seekToFirst()
-        try settle()
-    }
-
-    var isValid: Bool { source.isValid }
-    var key: [UInt8] { source.key }
-    var value: [UInt8] { source.value ?? [] }
-
-    /// Past the current key's remaining versions, to the next visible key.
-    func next() throws(StorageError) {
-        try skipVersions(of: source.key)
-        try settle()
-    }
-
-    /// Moves past every version of `key`: a few steps, then a seek past its oldest.
-    private func skipVersions(of key: [UInt8]) throws(StorageError) {
-        var steps = 0
-        while source.isValid && source.key == key {
-            steps += 1
-            if steps > 8 {
-                try source.seek(key, timestamp: 0)
-                while source.isValid && source.key == key { try source.next() }
-                return
-            }
-            try source.next()
-        }
-    }
-
-    /// From wherever the source is, to a version that is visible.
-    private func settle() throws(StorageError) {
-        while source.isValid {
-            if source.timestamp > timestamp {
-                // Too new: on to this key's versions at or below the timestamp.
-                let key = source.key
-                var steps = 0
-                while source.isValid && source.key == key && source.timestamp > timestamp && steps < 8 {
-                    try source.next()
-                    steps += 1
-                }
-                if source.isValid && source.key == key && source.timestamp > timestamp {
-                    try source.seek(key, timestamp: timestamp)
-                }
-                continue
-            }
-            if !source.isTombstone { return }
-            // A tombstone hides the key: skip its older versions.
-            try skipVersions(of: source.key)
+    /// Table after table, each walked by its own cursor.
+    func scanVisible(_ run: inout VisibleRun) throws(StorageError) {
+        while let current = cursor {
+            try current.scanVisible(&run)
+            if current.isValid { return }
+            try skipExhausted()
         }
     }
 }

@@ -345,7 +345,7 @@ final class TableReader {
 final class TableCursor: VersionCursor {
     let table: TableReader
     private let indexCursor: BlockCursor
-    private var dataCursor: BlockCursor?
+    @exclusivity(unchecked) private var dataCursor: BlockCursor?
 
     init(table: TableReader) {
         self.table = table
@@ -392,5 +392,14 @@ final class TableCursor: VersionCursor {
     func next() throws(StorageError) {
         try dataCursor?.next()
         try skipExhausted()
+    }
+
+    /// Block after block, each walked by its own cursor.
+    func scanVisible(_ run: inout VisibleRun) throws(StorageError) {
+        while let cursor = dataCursor {
+            try cursor.scanVisible(&run)
+            if cursor.isValid { return }
+            try skipExhausted()
+        }
     }
 }

@@ -14,6 +14,109 @@ public protocol VersionCursor: AnyObject {
     var value: [UInt8]? { get }
     /// Whether the current version is a deletion (without copying out a value).
     var isTombstone: Bool { get }
+    /// Walks forward from the current version, handing each to `run`, and stops on
+    /// the first version `run` says to stop before (left current) or when out of
+    /// versions (no longer valid).
+    func scanVisible(_ run: inout VisibleRun) throws(StorageError)
+}
+
+extension VersionCursor {
+    /// One version at a time through the protocol; leaf cursors walk their own storage.
+    public func scanVisible(_ run: inout VisibleRun) throws(StorageError) {
+        while isValid {
+            let key = self.key
+            let timestamp = self.timestamp
+            if key.withUnsafeBytes({ run.stops(before: $0, timestamp) }) { return }
+            if key.withUnsafeBytes({ run.wants($0, timestamp) }) {
+                if let value { run.emit(key, value) } else { run.hide(key) }
+            }
+            try next()
+        }
+    }
+}
+
+/// A range read at a snapshot as sorted sources hand it versions: for each key, its
+/// newest version at or below `snapshot` decides, and the key is a row unless that
+/// version is a tombstone. Versions arrive in (key ascending, timestamp descending)
+/// order, so a key is decided by the first visible version seen; the rest of its
+/// versions, in any source, are skipped.
+///
+/// A source stops before `end` (the range is done), after `limit` rows (done), or
+/// before the bound (another source holds the next version; the merge switches).
+public struct VisibleRun {
+    public let snapshot: Timestamp
+    public let end: [UInt8]?
+    public let limit: Int
+    public private(set) var rows: [(key: [UInt8], value: [UInt8])] = []
+    /// Set once the range or the limit is reached.
+    public private(set) var finished = false
+    /// The key whose visible version was taken (a row or a tombstone), if any.
+    private var decided: [UInt8]?
+    private var hasBound = false
+    private var bound: [UInt8] = []
+    private var boundTimestamp: Timestamp = 0
+    /// Whether the bound comes from a newer source, so an equal version stops too.
+    private var boundIsNewer = false
+
+    public init(snapshot: Timestamp, end: [UInt8]?, limit: Int) {
+        self.snapshot = snapshot
+        self.end = end
+        self.limit = limit
+    }
+
+    mutating func setBound(_ key: [UInt8], _ timestamp: Timestamp, boundIsNewer: Bool) {
+        hasBound = true
+        bound = key
+        boundTimestamp = timestamp
+        self.boundIsNewer = boundIsNewer
+    }
+
+    mutating func clearBound() {
+        hasBound = false
+        bound = []
+    }
+
+    /// Whether a source must stop before the version (key, timestamp).
+    @inline(__always)
+    public mutating func stops(before key: UnsafeRawBufferPointer, _ timestamp: Timestamp) -> Bool {
+        if rows.count >= limit {
+            finished = true
+            return true
+        }
+        // The bound first: past it another source holds versions this one cannot
+        // judge, even ones before `end`.
+        if hasBound {
+            var order = bound.withUnsafeBytes { compareRaw(key, $0) }
+            if order == 0 { order = timestamp == boundTimestamp ? 0 : (timestamp > boundTimestamp ? -1 : 1) }
+            if order > 0 || (order == 0 && boundIsNewer) { return true }
+        }
+        if let end, end.withUnsafeBytes({ compareRaw(key, $0) >= 0 }) {
+            finished = true
+            return true
+        }
+        return false
+    }
+
+    /// Whether the version (key, timestamp) decides its key: visible at the snapshot,
+    /// and the key not decided already.
+    @inline(__always)
+    public func wants(_ key: UnsafeRawBufferPointer, _ timestamp: Timestamp) -> Bool {
+        guard timestamp <= snapshot else { return false }
+        guard let decided else { return true }
+        return decided.withUnsafeBytes { compareRaw(key, $0) } != 0
+    }
+
+    /// The deciding version is a value: a row.
+    @inline(__always)
+    public mutating func emit(_ key: [UInt8], _ value: [UInt8]) {
+        decided = key
+        rows.append((key, value))
+    }
+
+    /// The deciding version is a tombstone: no row, and older versions stay hidden.
+    public mutating func hide(_ key: [UInt8]) {
+        decided = key
+    }
 }
 
 /// Little-endian base-128 integers, as table blocks store lengths.
