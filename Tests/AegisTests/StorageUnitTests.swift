@@ -324,7 +324,7 @@ func sampleRow(_ index: Int) -> [UInt8] {
                 var run = VisibleRun(snapshot: snapshot, end: end, limit: limit)
                 try cursor.seek(start, timestamp: snapshot)
                 try cursor.readVisible(&run)
-                #expect(run.rows.map(\.key) == wanted.map(\.key) && run.rows.map(\.value) == wanted.map(\.value),
+                #expect(run.chunk.rows.map(\.key) == wanted.map(\.key) && run.chunk.rows.map(\.value) == wanted.map(\.value),
                         "snapshot \(snapshot), from k\(low), limit \(limit)")
             }
             for _ in 0..<10 where !expected.isEmpty {

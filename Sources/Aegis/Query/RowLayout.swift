@@ -75,6 +75,13 @@ public enum RowLayout {
     /// `needed`, values whose flag is false are skipped (left NULL): a query that reads
     /// two columns of ten does not build the other eight.
     static func decode(_ bytes: [UInt8], needed: [Bool]? = nil) throws(SQLError) -> [SQLValue] {
+        try decode(bytes[...], needed: needed)
+    }
+
+    static func decode(_ stored: ArraySlice<UInt8>, needed: [Bool]? = nil) throws(SQLError) -> [SQLValue] {
+        // `offset` counts from the slice's start, wherever that is in its array.
+        let base = stored.startIndex
+        let bytes = stored
         var offset = 0
         func damaged() -> SQLError { SQLError(.storage, "a stored row does not decode; the data is damaged") }
         func varint() throws(SQLError) -> UInt64 {
@@ -82,7 +89,7 @@ public enum RowLayout {
             var shift: UInt64 = 0
             while true {
                 guard offset < bytes.count, shift < 64 else { throw damaged() }
-                let byte = bytes[offset]
+                let byte = bytes[base + offset]
                 offset += 1
                 result |= UInt64(byte & 0x7F) << shift
                 if byte < 0x80 { return result }
@@ -91,7 +98,7 @@ public enum RowLayout {
         }
         func take(_ count: UInt64) throws(SQLError) -> ArraySlice<UInt8> {
             guard count <= UInt64(bytes.count - offset) else { throw damaged() }
-            let slice = bytes[offset..<offset + Int(count)]
+            let slice = bytes[(base + offset)..<(base + offset + Int(count))]
             offset += Int(count)
             return slice
         }
@@ -101,7 +108,7 @@ public enum RowLayout {
         row.reserveCapacity(Int(count))
         for position in 0..<Int(count) {
             guard offset < bytes.count else { throw damaged() }
-            let tag = bytes[offset]
+            let tag = bytes[base + offset]
             offset += 1
             if let needed, position < needed.count, !needed[position] {
                 switch tag {

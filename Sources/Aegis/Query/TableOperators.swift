@@ -12,6 +12,11 @@ final class RowSource {
         do { return try transaction.scan(from: start, to: end, limit: limit) } catch { throw SQLError(error) }
     }
 
+    /// The same rows packed, for table scans.
+    func scanChunk(from start: [UInt8], to end: [UInt8]?, limit: Int = RowSource.chunkRows) throws(SQLError) -> ScanChunk {
+        do { return try transaction.scanChunk(from: start, to: end, limit: limit) } catch { throw SQLError(error) }
+    }
+
     func get(_ key: [UInt8]) throws(SQLError) -> [UInt8]? {
         do { return try transaction.get(key) } catch { throw SQLError(error) }
     }
@@ -36,6 +41,10 @@ struct TableShape {
     var hasRowID: Bool { table.primaryKey.isEmpty }
 
     func row(from bytes: [UInt8], needed: [Bool]? = nil) throws(SQLError) -> [SQLValue] {
+        try row(from: bytes[...], needed: needed)
+    }
+
+    func row(from bytes: ArraySlice<UInt8>, needed: [Bool]? = nil) throws(SQLError) -> [SQLValue] {
         var row = try RowLayout.decode(bytes, needed: needed)
         if row.count < defaults.count { row.append(contentsOf: defaults[row.count...]) }
         guard row.count == defaults.count else { throw SQLError(.storage, "a stored row of \(table.name) has \(row.count) values for \(defaults.count) columns; the data is damaged") }
@@ -157,17 +166,17 @@ final class TableScanNode: PlanNode {
     /// Conditions on this table's row, checked for every row read.
     let filter: Expression?
     private var run: QueryRun?
-    private var buffer: [(key: [UInt8], value: [UInt8])] = []
+    /// Rows read ahead: a scan's chunk, or the one row of a point read.
+    private var buffer = ScanChunk()
     private var position = 0
     private var nextStart: [UInt8]?
     private var end: [UInt8]?
     private var exhausted = true
     /// The primary key bytes (without the table prefix) of the row `next()` gave last.
     var currentKey: [UInt8] {
-        if case .index = access { return currentEntry.value }
-        return Array(currentEntry.key.dropFirst(shape.prefix.count))
+        if case .index = access { return Array(buffer.value(position - 1)) }
+        return Array(buffer.key(position - 1).dropFirst(shape.prefix.count))
     }
-    private var currentEntry: (key: [UInt8], value: [UInt8]) = ([], [])
     /// Which columns the query reads (nil: all); the others are not decoded.
     var neededColumns: [Bool]?
     /// For EXPLAIN: the names of the probe row's values (an index join's outer row).
@@ -190,7 +199,7 @@ final class TableScanNode: PlanNode {
     /// Starts reading the rows that match `probe` (the outer row of an index join).
     func open(_ run: QueryRun, probe: [SQLValue]) throws(SQLError) {
         self.run = run
-        buffer = []
+        buffer = ScanChunk()
         position = 0
         exhausted = false
         let range: (start: [UInt8], end: [UInt8]?)?
@@ -202,7 +211,7 @@ final class TableScanNode: PlanNode {
             if let range, keys.isPoint {
                 // One row at most: a point read, not a scan.
                 exhausted = true
-                if let value = try run.tables.get(range.start) { buffer = [(range.start, value)] }
+                if let value = try run.tables.get(range.start) { buffer = ScanChunk([(range.start, value)]) }
                 return
             }
         case let .index(index, keys):
@@ -221,12 +230,12 @@ final class TableScanNode: PlanNode {
             exhausted = true
             return
         }
-        buffer = try run.tables.scan(from: start, to: end)
+        buffer = try run.tables.scanChunk(from: start, to: end)
         position = 0
         if buffer.count < RowSource.chunkRows {
             exhausted = true
         } else {
-            nextStart = buffer[buffer.count - 1].key + [0]
+            nextStart = Array(buffer.key(buffer.count - 1)) + [0]
         }
     }
 
@@ -238,18 +247,17 @@ final class TableScanNode: PlanNode {
                 try refill()
                 if buffer.isEmpty { return nil }
             }
-            let entry = buffer[position]
+            let value = buffer.value(position)
             position += 1
-            let bytes: [UInt8]
-            currentEntry = entry
+            let bytes: ArraySlice<UInt8>
             if case .index = access {
                 // An index entry's value is the row's primary key.
-                guard let stored = try run.tables.get(shape.prefix + entry.value) else {
+                guard let stored = try run.tables.get(shape.prefix + value) else {
                     throw SQLError(.storage, "an index entry of \(shape.table.name) points at a missing row; the data is damaged")
                 }
-                bytes = stored
+                bytes = stored[...]
             } else {
-                bytes = entry.value
+                bytes = value
             }
             let row = try shape.row(from: bytes, needed: neededColumns)
             if try run.holds(filter, row) { return row }

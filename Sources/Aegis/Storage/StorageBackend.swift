@@ -24,10 +24,18 @@ public protocol StorageBackend: AnyObject {
     func get(_ key: [UInt8], at timestamp: Timestamp) throws(StorageError) -> Version?
     func scan(from start: [UInt8], to end: [UInt8]?, at timestamp: Timestamp, limit: Int) throws(StorageError)
         -> [(key: [UInt8], value: [UInt8])]
+    /// The same rows as `scan`, packed (what bulk readers such as SQL table scans use).
+    func scanChunk(from start: [UInt8], to end: [UInt8]?, at timestamp: Timestamp, limit: Int) throws(StorageError) -> ScanChunk
     /// Drops now every version no reader at or above `lowWater` can see.
     func collectGarbage() throws(StorageError)
     /// Every stored version of `key`, newest first (for inspection and tests).
     func versions(of key: [UInt8]) throws(StorageError) -> [Version]
+}
+
+extension StorageBackend {
+    public func scanChunk(from start: [UInt8], to end: [UInt8]?, at timestamp: Timestamp, limit: Int) throws(StorageError) -> ScanChunk {
+        ScanChunk(try scan(from: start, to: end, at: timestamp, limit: limit))
+    }
 }
 
 extension LSMTree: StorageBackend {

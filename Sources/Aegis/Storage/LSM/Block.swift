@@ -227,10 +227,14 @@ final class BlockCursor: VersionCursor {
             }
             if stops { return }
             if wanted {
-                if current.valueCount >= 0 {
-                    run.emit(key, Array(block.bytes[current.valueStart..<(current.valueStart + current.valueCount)]))
-                } else {
-                    run.hide(key)
+                key.withUnsafeBytes { rawKey in
+                    if current.valueCount >= 0 {
+                        block.bytes.withUnsafeBytes { bytes in
+                            run.emit(rawKey, UnsafeRawBufferPointer(rebasing: bytes[current.valueStart..<(current.valueStart + current.valueCount)]))
+                        }
+                    } else {
+                        run.hide(rawKey)
+                    }
                 }
             }
             load(current.end)

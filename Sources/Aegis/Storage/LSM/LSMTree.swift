@@ -549,11 +549,16 @@ public final class LSMTree {
     /// Keys from `start` (inclusive) to `end` (exclusive; nil for no end) as seen at
     /// `timestamp`, at most `limit` of them, in order.
     public func scan(from start: [UInt8], to end: [UInt8]?, at timestamp: Timestamp, limit: Int = .max) throws(StorageError) -> [(key: [UInt8], value: [UInt8])] {
+        try scanChunk(from: start, to: end, at: timestamp, limit: limit).rows
+    }
+
+    /// The same rows packed into one chunk.
+    public func scanChunk(from start: [UInt8], to end: [UInt8]?, at timestamp: Timestamp, limit: Int = .max) throws(StorageError) -> ScanChunk {
         var run = VisibleRun(snapshot: timestamp, end: end, limit: limit)
         let cursor = makeCursor()
         try cursor.seek(start, timestamp: timestamp)
         try cursor.readVisible(&run)
-        return run.rows
+        return run.chunk
     }
 
     // MARK: shape

@@ -224,8 +224,12 @@ public final class MemtableCursor: VersionCursor {
                 return
             }
             if run.wants(raw, timestamp) {
-                let key = Memtable.key(current)
-                if let value = Memtable.value(current) { run.emit(key, value) } else { run.hide(key) }
+                let length = Memtable.valueLength(current)
+                if length == Memtable.tombstoneLength {
+                    run.hide(raw)
+                } else {
+                    run.emit(raw, UnsafeRawBufferPointer(start: raw.baseAddress! + raw.count, count: Int(length)))
+                }
             }
             node = Memtable.next(current, 0)
         }

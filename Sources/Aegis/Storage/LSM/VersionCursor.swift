@@ -26,12 +26,64 @@ extension VersionCursor {
         while isValid {
             let key = self.key
             let timestamp = self.timestamp
-            if key.withUnsafeBytes({ run.stops(before: $0, timestamp) }) { return }
-            if key.withUnsafeBytes({ run.wants($0, timestamp) }) {
-                if let value { run.emit(key, value) } else { run.hide(key) }
+            let proceed = key.withUnsafeBytes { raw in
+                if run.stops(before: raw, timestamp) { return false }
+                if run.wants(raw, timestamp) {
+                    if let value { value.withUnsafeBytes { run.emit(raw, $0) } } else { run.hide(raw) }
+                }
+                return true
             }
+            if !proceed { return }
             try next()
         }
+    }
+}
+
+/// Rows a range read gave, packed: every key in one byte array and every value in
+/// another, so a chunk of a thousand rows is a handful of allocations, not two per row.
+public struct ScanChunk {
+    public private(set) var keyBytes: [UInt8] = []
+    public private(set) var valueBytes: [UInt8] = []
+    /// Where each row's key and value end in those arrays.
+    private var keyEnds: [Int] = []
+    private var valueEnds: [Int] = []
+
+    public init() {}
+
+    /// Packs rows given one by one.
+    public init(_ rows: [(key: [UInt8], value: [UInt8])]) {
+        for (key, value) in rows {
+            key.withUnsafeBytes { rawKey in value.withUnsafeBytes { append(key: rawKey, value: $0) } }
+        }
+    }
+
+    public var count: Int { keyEnds.count }
+    public var isEmpty: Bool { keyEnds.isEmpty }
+
+    public func key(_ row: Int) -> ArraySlice<UInt8> {
+        keyBytes[(row == 0 ? 0 : keyEnds[row - 1])..<keyEnds[row]]
+    }
+
+    public func value(_ row: Int) -> ArraySlice<UInt8> {
+        valueBytes[(row == 0 ? 0 : valueEnds[row - 1])..<valueEnds[row]]
+    }
+
+    /// The last row's key, compared in place.
+    func lastKeyOrder(_ key: UnsafeRawBufferPointer) -> Int {
+        let start = keyEnds.count < 2 ? 0 : keyEnds[keyEnds.count - 2]
+        return keyBytes.withUnsafeBytes { compareRaw(key, UnsafeRawBufferPointer(rebasing: $0[start..<keyEnds[keyEnds.count - 1]])) }
+    }
+
+    public mutating func append(key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
+        keyBytes.append(contentsOf: key)
+        keyEnds.append(keyBytes.count)
+        valueBytes.append(contentsOf: value)
+        valueEnds.append(valueBytes.count)
+    }
+
+    /// The rows unpacked, each key and value its own array.
+    public var rows: [(key: [UInt8], value: [UInt8])] {
+        (0..<count).map { (Array(key($0)), Array(value($0))) }
     }
 }
 
@@ -47,11 +99,14 @@ public struct VisibleRun {
     public let snapshot: Timestamp
     public let end: [UInt8]?
     public let limit: Int
-    public private(set) var rows: [(key: [UInt8], value: [UInt8])] = []
+    public private(set) var chunk = ScanChunk()
     /// Set once the range or the limit is reached.
     public private(set) var finished = false
-    /// The key whose visible version was taken (a row or a tombstone), if any.
-    private var decided: [UInt8]?
+    /// Which key was decided last: none, the chunk's last row, or a tombstone's key
+    /// (kept in `hiddenKey`).
+    private enum Decided { case none, lastRow, hidden }
+    private var decided = Decided.none
+    private var hiddenKey: [UInt8] = []
     private var hasBound = false
     private var bound: [UInt8] = []
     private var boundTimestamp: Timestamp = 0
@@ -79,7 +134,7 @@ public struct VisibleRun {
     /// Whether a source must stop before the version (key, timestamp).
     @inline(__always)
     public mutating func stops(before key: UnsafeRawBufferPointer, _ timestamp: Timestamp) -> Bool {
-        if rows.count >= limit {
+        if chunk.count >= limit {
             finished = true
             return true
         }
@@ -102,20 +157,25 @@ public struct VisibleRun {
     @inline(__always)
     public func wants(_ key: UnsafeRawBufferPointer, _ timestamp: Timestamp) -> Bool {
         guard timestamp <= snapshot else { return false }
-        guard let decided else { return true }
-        return decided.withUnsafeBytes { compareRaw(key, $0) } != 0
+        switch decided {
+        case .none: return true
+        case .lastRow: return chunk.lastKeyOrder(key) != 0
+        case .hidden: return hiddenKey.withUnsafeBytes { compareRaw(key, $0) } != 0
+        }
     }
 
     /// The deciding version is a value: a row.
     @inline(__always)
-    public mutating func emit(_ key: [UInt8], _ value: [UInt8]) {
-        decided = key
-        rows.append((key, value))
+    public mutating func emit(_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) {
+        decided = .lastRow
+        chunk.append(key: key, value: value)
     }
 
     /// The deciding version is a tombstone: no row, and older versions stay hidden.
-    public mutating func hide(_ key: [UInt8]) {
-        decided = key
+    public mutating func hide(_ key: UnsafeRawBufferPointer) {
+        decided = .hidden
+        hiddenKey.removeAll(keepingCapacity: true)
+        hiddenKey.append(contentsOf: key)
     }
 }
 

@@ -275,6 +275,34 @@ public final class Transaction {
         return result
     }
 
+    /// The rows of `scan`, packed. Without writes of its own in the range (every
+    /// read-only scan) the snapshot's chunk is handed over as the backend packed it.
+    public func scanChunk(from start: [UInt8], to end: [UInt8]?, limit: Int = .max) throws(StorageError) -> ScanChunk {
+        try checkRunning()
+        if !hasWrites(from: start, to: end) {
+            if isolation == .serializable { readRanges.append((start, end)) }
+            return try store.backend.scanChunk(from: start, to: end, at: self.start, limit: limit)
+        }
+        return ScanChunk(try scan(from: start, to: end, limit: limit))
+    }
+
+    /// Whether any buffered write falls in [start, end).
+    private func hasWrites(from start: [UInt8], to end: [UInt8]?) -> Bool {
+        if entries.isEmpty { return false }
+        if ascending {
+            var low = 0
+            var high = entries.count
+            while low < high {
+                let middle = (low + high) / 2
+                if compareBytes(entries[middle].key, start) < 0 { low = middle + 1 } else { high = middle }
+            }
+            return low < entries.count && (end.map { compareBytes(entries[low].key, $0) < 0 } ?? true)
+        }
+        return entries.contains { write in
+            compareBytes(write.key, start) >= 0 && (end.map { compareBytes(write.key, $0) < 0 } ?? true)
+        }
+    }
+
     public var writeCount: Int { entries.count }
 
     /// The buffered writes in key order (deterministic, whatever the hash seed): what a
