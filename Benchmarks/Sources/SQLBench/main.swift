@@ -222,6 +222,9 @@ measure("join", operations: queryRuns, engines) { engine in
     for _ in 0..<queryRuns where engine.run(pick(join, engine), []) != 5 { fail("the join did not give 5 tiers") }
 }
 
+let (rawBytes, storedBytes) = aegis.tree.dataBytes
+print(String(format: "  Aegis data blocks: %.1f MiB decoded, %.1f MiB stored; block cache hits %d, misses %d",
+             Double(rawBytes) / 1048576, Double(storedBytes) / 1048576, aegis.tree.cache.hits, aegis.tree.cache.misses))
 aegis.close()
 sqlite.close()
 print(String(format: "  on disk: Aegis %.1f MiB, SQLite %.1f MiB", Double(directoryBytes(root + "/aegis")) / 1048576,

@@ -272,3 +272,16 @@ public indirect enum Statement: Equatable, Sendable {
     case commit
     case rollback
 }
+
+extension Expression {
+    /// The input row positions `expressions` read, when each is a plain column of the
+    /// current row (a bound slot at depth 0); nil otherwise.
+    static func columnPositions(_ expressions: [Expression]) -> [Int]? {
+        var positions: [Int] = []
+        for expression in expressions {
+            guard case let .slot(0, index, _) = expression else { return nil }
+            positions.append(index)
+        }
+        return positions
+    }
+}

@@ -15,6 +15,25 @@ struct AggregateCall: Equatable {
     }
 }
 
+/// An aggregate's function, resolved once per plan rather than compared by name per row.
+enum AggregateKind {
+    case count, sum, total, avg, min, max, groupConcat, any, unknown
+
+    init(_ function: String) {
+        switch function {
+        case "count": self = .count
+        case "sum": self = .sum
+        case "total": self = .total
+        case "avg": self = .avg
+        case "min": self = .min
+        case "max": self = .max
+        case "group_concat": self = .groupConcat
+        case "any": self = .any
+        default: self = .unknown
+        }
+    }
+}
+
 struct Accumulator {
     var count: Int64 = 0
     var integerSum: Int64 = 0
@@ -28,12 +47,13 @@ struct Accumulator {
     var seen: Set<SQLValue>?
 
     /// Folds in one row: `value` is the first argument, `second` group_concat's separator.
-    mutating func add(_ call: AggregateCall, _ value: SQLValue, _ second: SQLValue?) throws(SQLError) {
+    @inline(__always)
+    mutating func add(_ call: AggregateCall, _ kind: AggregateKind, _ value: SQLValue, _ second: SQLValue?) throws(SQLError) {
         if call.star {
             count += 1
             return
         }
-        if call.function == "any" {
+        if kind == .any {
             last = value
             return
         }
@@ -43,8 +63,8 @@ struct Accumulator {
             guard seen!.insert(value).inserted else { return }
         }
         count += 1
-        switch call.function {
-        case "sum", "total", "avg":
+        switch kind {
+        case .sum, .total, .avg:
             if case let .integer(number) = value, !sawReal, !overflowed {
                 let (sum, overflow) = integerSum.addingReportingOverflow(number)
                 if overflow {
@@ -58,14 +78,14 @@ struct Accumulator {
                 sawReal = true
                 realSum += value.asDouble
             }
-        case "min":
+        case .min:
             if extreme.isNull || SQLValue.order(value, extreme) < 0 { extreme = value }
-        case "max":
+        case .max:
             if extreme.isNull || SQLValue.order(value, extreme) > 0 { extreme = value }
-        case "group_concat":
+        case .groupConcat:
             pieces.append(value.description)
             if let second { separator = second.isNull ? "" : second.description }
-        default:
+        case .count, .any, .unknown:
             break
         }
     }
@@ -94,11 +114,19 @@ final class AggregateNode: PlanNode {
     let aggregates: [AggregateCall]
     private var output: [[SQLValue]] = []
     private var position = 0
+    private let kinds: [AggregateKind]
+    /// Where the group keys and each aggregate's first argument sit in the input row,
+    /// when they are plain columns (no evaluation per row then).
+    private let groupColumns: [Int]?
+    private let argumentColumns: [Int?]
 
     init(_ source: PlanNode, groupKeys: [Expression], aggregates: [AggregateCall]) {
         self.source = source
         self.groupKeys = groupKeys
         self.aggregates = aggregates
+        kinds = aggregates.map { AggregateKind($0.function) }
+        groupColumns = Expression.columnPositions(groupKeys)
+        argumentColumns = aggregates.map { call in call.arguments.first.flatMap { Expression.columnPositions([$0])?.first } }
         super.init()
         estimatedRows = groupKeys.isEmpty ? 1 : max(1, source.estimatedRows / 10)
     }
@@ -116,7 +144,8 @@ final class AggregateNode: PlanNode {
             let context = run.context(row)
             let group: Int
             if groupKeys.count == 1 {
-                let value = try Evaluator.evaluate(groupKeys[0], context)
+                let value: SQLValue
+                if let groupColumns { value = row[groupColumns[0]] } else { value = try Evaluator.evaluate(groupKeys[0], context) }
                 if let found = singleGroups[value] {
                     group = found
                 } else {
@@ -129,7 +158,11 @@ final class AggregateNode: PlanNode {
             } else {
                 var key: [SQLValue] = []
                 key.reserveCapacity(groupKeys.count)
-                for expression in groupKeys { key.append(try Evaluator.evaluate(expression, context)) }
+                if let groupColumns {
+                    for column in groupColumns { key.append(row[column]) }
+                } else {
+                    for expression in groupKeys { key.append(try Evaluator.evaluate(expression, context)) }
+                }
                 if let found = groups[key] {
                     group = found
                 } else {
@@ -142,9 +175,14 @@ final class AggregateNode: PlanNode {
             }
             for index in aggregates.indices {
                 let call = aggregates[index]
-                let first = call.arguments.isEmpty ? SQLValue.null : try Evaluator.evaluate(call.arguments[0], context)
+                let first: SQLValue
+                if let column = argumentColumns[index] {
+                    first = row[column]
+                } else {
+                    first = call.arguments.isEmpty ? SQLValue.null : try Evaluator.evaluate(call.arguments[0], context)
+                }
                 let second = call.arguments.count > 1 ? try Evaluator.evaluate(call.arguments[1], context) : nil
-                try states[group][index].add(call, first, second)
+                try states[group][index].add(call, kinds[index], first, second)
             }
         }
         if groupKeys.isEmpty && keys.isEmpty {

@@ -240,9 +240,14 @@ final class ProjectNode: PlanNode {
     let expressions: [Expression]
     private var run: QueryRun?
 
+    /// When every expression is a column of the input row: their positions, copied
+    /// per row without evaluating anything.
+    private let columns: [Int]?
+
     init(_ source: PlanNode, _ expressions: [Expression]) {
         self.source = source
         self.expressions = expressions
+        columns = Expression.columnPositions(expressions)
         super.init()
         estimatedRows = source.estimatedRows
     }
@@ -254,6 +259,12 @@ final class ProjectNode: PlanNode {
 
     override func next() throws(SQLError) -> [SQLValue]? {
         guard let run, let row = try source.next() else { return nil }
+        if let columns {
+            var projected: [SQLValue] = []
+            projected.reserveCapacity(columns.count)
+            for column in columns { projected.append(row[column]) }
+            return projected
+        }
         let context = run.context(row)
         var projected: [SQLValue] = []
         projected.reserveCapacity(expressions.count)

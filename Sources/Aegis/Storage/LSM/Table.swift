@@ -215,12 +215,14 @@ final class TableReader {
     /// Data blocks read from disk (cache misses), for statistics.
     private(set) var blockReads = 0
 
-    var name: String { meta.name }
+    /// The file's name, for errors (made once: cursors carry it).
+    let name: String
 
     private init(disk: any Disk, meta: TableMeta, file: DiskFile, index: Block, filter: [UInt8], cache: BlockCache,
                  verifyChecksums: Bool) {
         self.disk = disk
         self.meta = meta
+        name = meta.name
         self.file = file
         self.index = index
         self.filter = filter
