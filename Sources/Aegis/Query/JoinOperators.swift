@@ -125,18 +125,30 @@ struct JoinKeys {
     func values(_ expressions: [Expression], _ run: QueryRun, _ row: [SQLValue]) throws(SQLError) -> [SQLValue]? {
         var key: [SQLValue] = []
         key.reserveCapacity(expressions.count)
-        let context = run.context(row)
-        for (expression, affinity) in zip(expressions, affinities) {
-            var value = try Evaluator.evaluate(expression, context)
-            if value.isNull { return nil }
-            switch affinity {
-            case .numeric?: value = Evaluator.numericAffinity(value)
-            case .text?: value = Evaluator.textAffinity(value)
-            case nil: break
-            }
+        for index in expressions.indices {
+            guard let value = try value(expressions, index, run, row) else { return nil }
             key.append(value)
         }
         return key
+    }
+
+    /// Key `index` of `row` under the comparison's affinity, or nil when it is NULL
+    /// (which equals nothing).
+    @inline(__always)
+    func value(_ expressions: [Expression], _ index: Int, _ run: QueryRun, _ row: [SQLValue]) throws(SQLError) -> SQLValue? {
+        var value: SQLValue
+        if case let .slot(0, column, _) = expressions[index] {
+            value = row[column]
+        } else {
+            value = try Evaluator.evaluate(expressions[index], run.context(row))
+        }
+        if value.isNull { return nil }
+        switch affinities[index] {
+        case .numeric?: value = Evaluator.numericAffinity(value)
+        case .text?: value = Evaluator.textAffinity(value)
+        case nil: break
+        }
+        return value
     }
 }
 
@@ -144,8 +156,10 @@ struct JoinKeys {
 /// them) are checked on each pair found.
 final class HashJoinNode: HeldRightJoinNode {
     let keys: JoinKeys
-    /// Positions of held rows by key. Only looked up, never iterated.
+    /// Positions of held rows by key (by its one value when there is one key). Only
+    /// looked up, never iterated.
     private var table: [[SQLValue]: [Int]] = [:]
+    private var singleTable: [SQLValue: [Int]] = [:]
 
     init(_ left: PlanNode, _ kind: JoinKind, _ right: PlanNode, keys: JoinKeys, residual: Expression?, leftWidth: Int, rightWidth: Int) {
         self.keys = keys
@@ -157,15 +171,21 @@ final class HashJoinNode: HeldRightJoinNode {
 
     override func open(_ run: QueryRun) throws(SQLError) {
         table = [:]
+        singleTable = [:]
         try super.open(run)
     }
 
     override func hold(_ row: [SQLValue], at position: Int, _ run: QueryRun) throws(SQLError) {
-        if let key = try keys.values(keys.right, run, row) { table[key, default: []].append(position) }
+        if keys.right.count == 1 {
+            if let key = try keys.value(keys.right, 0, run, row) { singleTable[key, default: []].append(position) }
+        } else if let key = try keys.values(keys.right, run, row) {
+            table[key, default: []].append(position)
+        }
     }
 
     override func candidates(for row: [SQLValue], _ run: QueryRun) throws(SQLError) -> [Int]? {
-        try keys.values(keys.left, run, row).flatMap { table[$0] } ?? []
+        if keys.left.count == 1 { return try keys.value(keys.left, 0, run, row).flatMap { singleTable[$0] } ?? [] }
+        return try keys.values(keys.left, run, row).flatMap { table[$0] } ?? []
     }
 
     override var explanation: String {

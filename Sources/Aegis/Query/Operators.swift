@@ -122,7 +122,10 @@ class PlanNode {
         if case let .slot(0, index, _) = expression, index < names.count {
             let name = names[index]
             let at = SourcePosition(offset: 0, line: 1, column: 1)
-            if let dot = name.firstIndex(of: "."), dot != name.startIndex {
+            // "alias.column" as scans name their outputs; a computed name such as
+            // "sum(o.amount)" is one name, dot and all.
+            if let dot = name.firstIndex(of: "."), dot != name.startIndex,
+               name[..<dot].allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }) {
                 return .column(table: Name(String(name[..<dot]), quoted: true, at: at), name: Name(String(name[name.index(after: dot)...]), quoted: true, at: at))
             }
             return .column(table: nil, name: Name(name, quoted: true, at: at))

@@ -595,7 +595,10 @@ final class Planner {
             // Equality conditions between the two sides: keys for a hash or index join.
             var keys = JoinKeys(left: [], right: [], affinities: [])
             var probes: [(column: Int, value: Expression)] = []
-            for condition in local {
+            /// Conditions a hash lookup enforces exactly: the key values are compared
+            /// under the condition's own affinity, so the pair needs no second check.
+            var keyConditions: [Int] = []
+            for (position, condition) in local.enumerated() {
                 guard case let .binary(.equal, a, b) = condition, !Planner.hasSubplan(condition) else { continue }
                 let localLeft = 0..<leftWidth
                 let localRight = leftWidth..<(leftWidth + rightWidth)
@@ -609,6 +612,7 @@ final class Planner {
                 keys.left.append(l)
                 keys.right.append(rightLocal)
                 keys.affinities.append(Planner.comparisonAffinity(Evaluator.affinity(of: l), Evaluator.affinity(of: rightLocal)))
+                keyConditions.append(position)
                 if case let .slot(0, column, _) = rightLocal { probes.append((column, l)) }
             }
 
@@ -624,7 +628,9 @@ final class Planner {
             }
             let rightNode = try build(right, pushed: toRight, scope: scope, above: &above)
             if !keys.left.isEmpty {
-                return HashJoinNode(leftNode, kind, rightNode, keys: keys, residual: residual, leftWidth: leftWidth, rightWidth: rightWidth)
+                let unenforced = local.indices.filter { !keyConditions.contains($0) }.map { local[$0] }
+                return HashJoinNode(leftNode, kind, rightNode, keys: keys, residual: Planner.conjunction(unenforced),
+                                    leftWidth: leftWidth, rightWidth: rightWidth)
             }
             return NestedLoopJoinNode(leftNode, kind, rightNode, predicate: residual, leftWidth: leftWidth, rightWidth: rightWidth)
         }
