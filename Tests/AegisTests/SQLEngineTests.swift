@@ -169,3 +169,27 @@ import Testing
         #expect(still.last?.rows == [[.integer(2)]])
     }
 }
+
+@Suite struct RowLayoutTests {
+    /// Rows round-trip, columns a query does not read come back NULL, and damaged bytes
+    /// (every truncation, random byte changes) are refused as damage, never a crash.
+    @Test func rowsRoundTripAndDamageIsRefused() throws {
+        let row: [SQLValue] = [.integer(-7), .null, .real(2.5), .text("héllo"), .blob([0, 1, 255]), .integer(Int64.max)]
+        let bytes = RowLayout.encode(row)
+        #expect(try RowLayout.decode(bytes) == row)
+        let needed = [true, false, false, true, false, true]
+        #expect(try RowLayout.decode(bytes, needed: needed) == [.integer(-7), .null, .null, .text("héllo"), .null, .integer(Int64.max)])
+        // A slice that starts inside its array decodes the same.
+        let padded = [7, 7, 7] + bytes
+        #expect(try RowLayout.decode(padded[3...]) == row)
+        for cut in 0..<bytes.count {
+            #expect(throws: SQLError.self) { try RowLayout.decode(Array(bytes[..<cut])) }
+        }
+        var random = TestRandom(seed: 5)
+        for _ in 0..<2000 {
+            var damaged = bytes
+            damaged[random.below(damaged.count)] = UInt8(random.below(256))
+            do { _ = try RowLayout.decode(damaged) } catch { #expect(error.kind == .storage) }
+        }
+    }
+}

@@ -79,68 +79,52 @@ public enum RowLayout {
     }
 
     static func decode(_ stored: ArraySlice<UInt8>, needed: [Bool]? = nil) throws(SQLError) -> [SQLValue] {
-        // `offset` counts from the slice's start, wherever that is in its array.
-        let base = stored.startIndex
-        let bytes = stored
-        var offset = 0
-        func damaged() -> SQLError { SQLError(.storage, "a stored row does not decode; the data is damaged") }
-        func varint() throws(SQLError) -> UInt64 {
-            var result: UInt64 = 0
-            var shift: UInt64 = 0
-            while true {
-                guard offset < bytes.count, shift < 64 else { throw damaged() }
-                let byte = bytes[base + offset]
-                offset += 1
-                result |= UInt64(byte & 0x7F) << shift
-                if byte < 0x80 { return result }
-                shift += 7
-            }
+        guard let row = stored.withUnsafeBytes({ decode(raw: $0, needed: needed) }) else {
+            throw SQLError(.storage, "a stored row does not decode; the data is damaged")
         }
-        func take(_ count: UInt64) throws(SQLError) -> ArraySlice<UInt8> {
-            guard count <= UInt64(bytes.count - offset) else { throw damaged() }
-            let slice = bytes[(base + offset)..<(base + offset + Int(count))]
-            offset += Int(count)
-            return slice
-        }
-        let count = try varint()
-        guard count <= UInt64(bytes.count) else { throw damaged() }
+        return row
+    }
+
+    /// The row in `raw`, or nil when the bytes do not decode (every read is bounds-checked).
+    private static func decode(raw: UnsafeRawBufferPointer, needed: [Bool]?) -> [SQLValue]? {
+        let end = raw.count
+        guard let (count, first) = Varint.read(raw, 0, end: end), count <= UInt64(end) else { return nil }
+        var offset = first
         var row: [SQLValue] = []
         row.reserveCapacity(Int(count))
         for position in 0..<Int(count) {
-            guard offset < bytes.count else { throw damaged() }
-            let tag = bytes[base + offset]
+            guard offset < end else { return nil }
+            let tag = raw[offset]
             offset += 1
-            if let needed, position < needed.count, !needed[position] {
-                switch tag {
-                case nullTag: break
-                case integerTag: _ = try varint()
-                case realTag: _ = try take(8)
-                case textTag, blobTag: _ = try take(try varint())
-                default: throw damaged()
-                }
-                row.append(.null)
-                continue
-            }
+            let wanted = needed.map { position >= $0.count || $0[position] } ?? true
             switch tag {
             case nullTag:
                 row.append(.null)
             case integerTag:
-                let zigzag = try varint()
-                row.append(.integer(Int64(bitPattern: zigzag >> 1) ^ -Int64(bitPattern: zigzag & 1)))
+                guard let (zigzag, after) = Varint.read(raw, offset, end: end) else { return nil }
+                offset = after
+                row.append(wanted ? .integer(Int64(bitPattern: zigzag >> 1) ^ -Int64(bitPattern: zigzag & 1)) : .null)
             case realTag:
-                var bits: UInt64 = 0
-                for (index, byte) in try take(8).enumerated() { bits |= UInt64(byte) << UInt64(index * 8) }
-                row.append(.real(Double(bitPattern: bits)))
-            case textTag:
-                row.append(.text(String(decoding: try take(try varint()), as: UTF8.self)))
-            case blobTag:
-                row.append(.blob(Array(try take(try varint()))))
+                guard end - offset >= 8 else { return nil }
+                let bits = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
+                offset += 8
+                row.append(wanted ? .real(Double(bitPattern: bits)) : .null)
+            case textTag, blobTag:
+                guard let (length, after) = Varint.read(raw, offset, end: end), length <= UInt64(end - after) else { return nil }
+                let bytes = UnsafeRawBufferPointer(rebasing: raw[after..<(after + Int(length))])
+                offset = after + Int(length)
+                if !wanted {
+                    row.append(.null)
+                } else if tag == textTag {
+                    row.append(.text(String(decoding: bytes, as: UTF8.self)))
+                } else {
+                    row.append(.blob(Array(bytes)))
+                }
             default:
-                throw damaged()
+                return nil
             }
         }
-        guard offset == bytes.count else { throw damaged() }
-        return row
+        return offset == end ? row : nil
     }
 
     private static func appendVarint(_ value: UInt64, to bytes: inout [UInt8]) {

@@ -134,7 +134,10 @@ public final class Transaction {
     private var ascending = true
     /// Position in `entries` by key, once out of order. Looked up, never iterated.
     private var index: [[UInt8]: Int] = [:]
-    private var readKeys = Set<[UInt8]>()
+    /// Keys read alone (serializable only), in the order read: appending costs no
+    /// hashing. Sorted once, and only when a commit must be validated against them.
+    private var readKeys: [[UInt8]] = []
+    private var readKeysSorted = 0
     /// While a statement runs: how to take back each write it buffered (SQL statements
     /// are atomic inside a transaction). `previous` nil: the write appended an entry.
     private var undoLog: [(position: Int, previous: [UInt8]??)]?
@@ -218,14 +221,14 @@ public final class Transaction {
     public func get(_ key: [UInt8]) throws(StorageError) -> [UInt8]? {
         try checkRunning()
         if let found = position(of: key) { return entries[found].value }
-        if isolation == .serializable { readKeys.insert(key) }
+        if isolation == .serializable { recordRead(key) }
         return try store.backend.get(key, at: start)?.value
     }
 
     /// Records a read of `key` whose value the caller already knows (it has not changed
     /// since this transaction's snapshot), so serializable validation still covers it.
     public func noteRead(_ key: [UInt8]) {
-        if isolation == .serializable { readKeys.insert(key) }
+        if isolation == .serializable { recordRead(key) }
     }
 
     /// Whether this transaction has written `key`.
@@ -313,9 +316,35 @@ public final class Transaction {
 
     func wrote(_ key: [UInt8]) -> Bool { position(of: key) != nil }
 
+    private func recordRead(_ key: [UInt8]) {
+        if readKeys.last == key { return }
+        readKeys.append(key)
+        // A transaction that reads the same keys over and over keeps them once.
+        if readKeys.count > 4 * max(readKeysSorted, 65_536) { sortReadKeys() }
+    }
+
+    /// Sorts the read keys and drops repeats.
+    private func sortReadKeys() {
+        readKeys.sort { compareBytes($0, $1) < 0 }
+        var kept = 0
+        for index in readKeys.indices where kept == 0 || readKeys[index] != readKeys[kept - 1] {
+            readKeys.swapAt(kept, index)
+            kept += 1
+        }
+        readKeys.removeLast(readKeys.count - kept)
+        readKeysSorted = readKeys.count
+    }
+
     /// Whether the transaction read `key`, alone or within a scanned range.
     func read(_ key: [UInt8]) -> Bool {
-        if readKeys.contains(key) { return true }
+        if readKeysSorted < readKeys.count { sortReadKeys() }
+        var low = 0
+        var high = readKeys.count
+        while low < high {
+            let middle = (low + high) / 2
+            if compareBytes(readKeys[middle], key) < 0 { low = middle + 1 } else { high = middle }
+        }
+        if low < readKeys.count && readKeys[low] == key { return true }
         return readRanges.contains { compareBytes(key, $0.start) >= 0 && ($0.end.map { compareBytes(key, $0) < 0 } ?? true) }
     }
 }
