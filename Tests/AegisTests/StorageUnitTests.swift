@@ -53,11 +53,16 @@ func sampleRow(_ index: Int) -> [UInt8] {
 
 @Suite struct BlockCacheTests {
     /// Under a random load of inserts and lookups the charged bytes never pass the
-    /// budget, and they equal what an independent model of an LRU cache holds.
-    @Test func budgetHoldsUnderLoadAndMatchesAnLRUModel() {
+    /// budget, and both segments hold what an independent model of a segmented LRU
+    /// holds, in the same order.
+    @Test func budgetHoldsUnderLoadAndMatchesASegmentedLRUModel() {
         let budget = 64 * 1024
         let cache = BlockCache(budgetBytes: budget)
-        var model: [(key: BlockCache.Key, size: Int)] = []  // least recently used first
+        typealias Entry = (key: BlockCache.Key, size: Int)
+        // Least recently used first.
+        var probation: [Entry] = []
+        var protected: [Entry] = []
+        func charged(_ entries: [Entry]) -> Int { entries.reduce(0) { $0 + $1.size + BlockCache.entryOverheadBytes } }
         var random = TestRandom(seed: 7)
         var maximum = 0
         for step in 0..<20_000 {
@@ -65,28 +70,51 @@ func sampleRow(_ index: Int) -> [UInt8] {
             if random.below(3) == 0 {
                 let size = 100 + random.below(6000)
                 cache.insert(key, bytes: [UInt8](repeating: UInt8(step & 0xFF), count: size))
-                model.removeAll { $0.key == key }
+                probation.removeAll { $0.key == key }
+                protected.removeAll { $0.key == key }
                 let charge = size + BlockCache.entryOverheadBytes
-                while model.reduce(0, { $0 + $1.size + BlockCache.entryOverheadBytes }) + charge > budget, !model.isEmpty {
-                    model.removeFirst()
+                while charged(probation) + charged(protected) + charge > budget {
+                    if !probation.isEmpty { probation.removeFirst() } else { protected.removeFirst() }
                 }
-                model.append((key, size))
+                probation.append((key, size))
             } else {
                 let found = cache.get(key)
-                if let index = model.firstIndex(where: { $0.key == key }) {
-                    #expect(found?.count == model[index].size)
-                    model.append(model.remove(at: index))
+                if let index = protected.firstIndex(where: { $0.key == key }) {
+                    #expect(found?.count == protected[index].size)
+                    protected.append(protected.remove(at: index))
+                } else if let index = probation.firstIndex(where: { $0.key == key }) {
+                    #expect(found?.count == probation[index].size)
+                    protected.append(probation.remove(at: index))
+                    while charged(protected) > cache.protectedBudgetBytes { probation.append(protected.removeFirst()) }
                 } else {
                     #expect(found == nil)
                 }
             }
             #expect(cache.chargedBytes <= budget)
-            #expect(cache.chargedBytes == model.reduce(0) { $0 + $1.size + BlockCache.entryOverheadBytes })
+            #expect(cache.chargedBytes == charged(probation) + charged(protected))
+            #expect(cache.protectedBytes == charged(protected) && cache.protectedBytes <= cache.protectedBudgetBytes)
             maximum = max(maximum, cache.chargedBytes)
         }
+        #expect(cache.keys(protected: false) == probation.map(\.key) && cache.keys(protected: true) == protected.map(\.key))
         #expect(cache.chargedBytesPeak == maximum)
         #expect(maximum > budget * 3 / 4, "the load should fill the cache")
         #expect(cache.evictions > 1000 && cache.hits > 0)
+    }
+
+    /// Blocks read twice survive a scan of many more blocks than fit, read once each;
+    /// under plain LRU the scan would evict them all.
+    @Test func aLongScanDoesNotFlushBlocksInUse() {
+        let block = 1000
+        let cache = BlockCache(budgetBytes: 100 * (block + BlockCache.entryOverheadBytes))
+        let hot = (0..<40).map { BlockCache.Key(file: 1, offset: UInt64($0)) }
+        for key in hot { cache.insert(key, bytes: [UInt8](repeating: 1, count: block)) }
+        for key in hot { #expect(cache.get(key) != nil) }
+        for offset in 0..<1000 {
+            let key = BlockCache.Key(file: 2, offset: UInt64(offset))
+            if cache.get(key) == nil { cache.insert(key, bytes: [UInt8](repeating: 2, count: block)) }
+        }
+        #expect(hot.allSatisfy { cache.get($0) != nil }, "the scan evicted blocks in use")
+        #expect(cache.chargedBytes <= cache.budgetBytes)
     }
 
     @Test func aBlockLargerThanTheBudgetIsNotCached() {

@@ -505,8 +505,8 @@ extension String {
 
     @Test(arguments: [
         (Mutation.storageSkipWALSync, UInt64(1), CheckName.durability),
-        (.storageManifestRenameBeforeSync, 14, .integrity),
-        (.storageIgnoreBlockChecksum, 5, .integrity),
+        (.storageManifestRenameBeforeSync, 28, .integrity),
+        (.storageIgnoreBlockChecksum, 17, .integrity),
     ])
     func plantedBugIsCaught(_ mutation: Mutation, seed: UInt64, check: CheckName) throws {
         let scenario = try scenarioFile("storage")

@@ -224,7 +224,8 @@ measure("join", operations: queryRuns, engines) { engine in
 
 let (rawBytes, storedBytes) = aegis.tree.dataBytes
 print(String(format: "  Aegis data blocks: %.1f MiB decoded, %.1f MiB stored; block cache hits %d, misses %d",
-             Double(rawBytes) / 1048576, Double(storedBytes) / 1048576, aegis.tree.cache.hits, aegis.tree.cache.misses))
+             Double(rawBytes) / 1048576, Double(storedBytes) / 1048576, aegis.tree.cache.hits, aegis.tree.cache.misses)
+      + "; tables per level " + aegis.tree.levelShape.map { String($0.tables) }.joined(separator: "/"))
 aegis.close()
 sqlite.close()
 print(String(format: "  on disk: Aegis %.1f MiB, SQLite %.1f MiB", Double(directoryBytes(root + "/aegis")) / 1048576,
