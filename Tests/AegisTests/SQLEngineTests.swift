@@ -193,3 +193,36 @@ import Testing
         }
     }
 }
+
+@Suite struct ValueTableTests {
+    /// Against a model: every key stored is found with its position, equal values of
+    /// different types (1 and 1.0, 0.0 and -0.0) are one key, and absent keys are not
+    /// found, through many resizes.
+    @Test func agreesWithAModel() {
+        var table = ValueTable()
+        var model: [(SQLValue, Int)] = []
+        var random = TestRandom(seed: 11)
+        func draw() -> SQLValue {
+            switch random.below(6) {
+            case 0: return .null
+            case 1: return .integer(Int64(random.below(500)) - 250)
+            case 2: return .real(Double(random.below(500) - 250) / (random.below(2) == 0 ? 1 : 4))
+            case 3: return .text("t\(random.below(300))")
+            case 4: return .blob([UInt8(random.below(4)), UInt8(random.below(256))])
+            default: return .real(-0.0)
+            }
+        }
+        for step in 0..<5000 {
+            let value = draw()
+            let expected = model.first { $0.0 == value }?.1
+            #expect(table.find(value) == expected, "\(value)")
+            if expected == nil {
+                table.insert(value, step)
+                model.append((value, step))
+            }
+        }
+        #expect(table.count == model.count)
+        #expect(table.find(.integer(3)) == table.find(.real(3.0)))
+        #expect(ValueTable.hash(.real(0.0)) == ValueTable.hash(.real(-0.0)))
+    }
+}

@@ -138,7 +138,7 @@ final class AggregateNode: PlanNode {
         /// Group position by key (by its one value when there is one key): looked up,
         /// never iterated.
         var groups: [[SQLValue]: Int] = [:]
-        var singleGroups: [SQLValue: Int] = [:]
+        var singleGroups = ValueTable()
         let fresh = Array(repeating: Accumulator(), count: aggregates.count)
         while let row = try source.next() {
             let context = run.context(row)
@@ -146,11 +146,11 @@ final class AggregateNode: PlanNode {
             if groupKeys.count == 1 {
                 let value: SQLValue
                 if let groupColumns { value = row[groupColumns[0]] } else { value = try Evaluator.evaluate(groupKeys[0], context) }
-                if let found = singleGroups[value] {
+                if let found = singleGroups.find(value) {
                     group = found
                 } else {
                     group = keys.count
-                    singleGroups[value] = group
+                    singleGroups.insert(value, group)
                     try run.budget.charge([value], for: "GROUP BY")
                     keys.append([value])
                     states.append(fresh)

@@ -159,7 +159,9 @@ final class HashJoinNode: HeldRightJoinNode {
     /// Positions of held rows by key (by its one value when there is one key). Only
     /// looked up, never iterated.
     private var table: [[SQLValue]: [Int]] = [:]
-    private var singleTable: [SQLValue: [Int]] = [:]
+    /// One key: its bucket's position in `buckets`.
+    private var singleTable = ValueTable()
+    private var buckets: [[Int]] = []
 
     init(_ left: PlanNode, _ kind: JoinKind, _ right: PlanNode, keys: JoinKeys, residual: Expression?, leftWidth: Int, rightWidth: Int) {
         self.keys = keys
@@ -171,20 +173,27 @@ final class HashJoinNode: HeldRightJoinNode {
 
     override func open(_ run: QueryRun) throws(SQLError) {
         table = [:]
-        singleTable = [:]
+        singleTable = ValueTable()
+        buckets = []
         try super.open(run)
     }
 
     override func hold(_ row: [SQLValue], at position: Int, _ run: QueryRun) throws(SQLError) {
         if keys.right.count == 1 {
-            if let key = try keys.value(keys.right, 0, run, row) { singleTable[key, default: []].append(position) }
+            guard let key = try keys.value(keys.right, 0, run, row) else { return }
+            if let bucket = singleTable.find(key) {
+                buckets[bucket].append(position)
+            } else {
+                singleTable.insert(key, buckets.count)
+                buckets.append([position])
+            }
         } else if let key = try keys.values(keys.right, run, row) {
             table[key, default: []].append(position)
         }
     }
 
     override func candidates(for row: [SQLValue], _ run: QueryRun) throws(SQLError) -> [Int]? {
-        if keys.left.count == 1 { return try keys.value(keys.left, 0, run, row).flatMap { singleTable[$0] } ?? [] }
+        if keys.left.count == 1 { return try keys.value(keys.left, 0, run, row).flatMap { singleTable.find($0) }.map { buckets[$0] } ?? [] }
         return try keys.values(keys.left, run, row).flatMap { table[$0] } ?? []
     }
 
