@@ -537,12 +537,37 @@ public final class LSMTree {
         return nil
     }
 
-    /// A cursor over every version in the tree (memtable and tables), merged.
-    func makeCursor() -> MergingCursor {
+    /// A cursor over every version in the tree (memtable and tables), merged; given a
+    /// key range [start, end), only the tables whose keys reach into it, so a short
+    /// range read does not open and position tables it cannot use.
+    func makeCursor(from start: [UInt8]? = nil, to end: [UInt8]? = nil) -> MergingCursor {
         var children: [any VersionCursor] = [memtable.makeCursor()]
         let open: (TableMeta) throws(StorageError) -> TableReader = { [unowned self] (table) throws(StorageError) in try self.reader(table) }
-        for table in manifest.levels[0] { children.append(LevelCursor(tables: [table], open: open)) }
-        for level in manifest.levels.dropFirst() where !level.isEmpty { children.append(LevelCursor(tables: level, open: open)) }
+        func overlaps(_ table: TableMeta) -> Bool {
+            (start.map { compareBytes(table.largestKey, $0) >= 0 } ?? true) && (end.map { compareBytes(table.smallestKey, $0) < 0 } ?? true)
+        }
+        for table in manifest.levels[0] where overlaps(table) { children.append(LevelCursor(tables: [table], open: open)) }
+        for level in manifest.levels.dropFirst() where !level.isEmpty {
+            // Deeper levels are sorted and do not overlap: the reaching tables are one
+            // run, found by bisection.
+            var first = 0
+            if let start {
+                var high = level.count
+                while first < high {
+                    let middle = (first + high) / 2
+                    if compareBytes(level[middle].largestKey, start) < 0 { first = middle + 1 } else { high = middle }
+                }
+            }
+            var last = level.count
+            if let end {
+                var low = first
+                while low < last {
+                    let middle = (low + last) / 2
+                    if compareBytes(level[middle].smallestKey, end) < 0 { low = middle + 1 } else { last = middle }
+                }
+            }
+            if first < last { children.append(LevelCursor(tables: Array(level[first..<last]), open: open)) }
+        }
         return MergingCursor(children)
     }
 
@@ -555,7 +580,7 @@ public final class LSMTree {
     /// The same rows packed into one chunk.
     public func scanChunk(from start: [UInt8], to end: [UInt8]?, at timestamp: Timestamp, limit: Int = .max) throws(StorageError) -> ScanChunk {
         var run = VisibleRun(snapshot: timestamp, end: end, limit: limit)
-        let cursor = makeCursor()
+        let cursor = makeCursor(from: start, to: end)
         try cursor.seek(start, timestamp: timestamp)
         try cursor.readVisible(&run)
         return run.chunk
