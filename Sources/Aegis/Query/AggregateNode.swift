@@ -119,6 +119,7 @@ final class AggregateNode: PlanNode {
     /// when they are plain columns (no evaluation per row then).
     private let groupColumns: [Int]?
     private let argumentColumns: [Int?]
+    private let needsContext: Bool
 
     init(_ source: PlanNode, groupKeys: [Expression], aggregates: [AggregateCall]) {
         self.source = source
@@ -126,7 +127,11 @@ final class AggregateNode: PlanNode {
         self.aggregates = aggregates
         kinds = aggregates.map { AggregateKind($0.function) }
         groupColumns = Expression.columnPositions(groupKeys)
-        argumentColumns = aggregates.map { call in call.arguments.first.flatMap { Expression.columnPositions([$0])?.first } }
+        let argumentColumns = aggregates.map { call in call.arguments.first.flatMap { Expression.columnPositions([$0])?.first } }
+        self.argumentColumns = argumentColumns
+        needsContext = Expression.columnPositions(groupKeys) == nil || aggregates.indices.contains { index in
+            aggregates[index].arguments.count > 1 || (!aggregates[index].arguments.isEmpty && argumentColumns[index] == nil)
+        }
         super.init()
         estimatedRows = groupKeys.isEmpty ? 1 : max(1, source.estimatedRows / 10)
     }
@@ -141,7 +146,8 @@ final class AggregateNode: PlanNode {
         var singleGroups = ValueTable()
         let fresh = Array(repeating: Accumulator(), count: aggregates.count)
         while let row = try source.next() {
-            let context = run.context(row)
+            // Plain columns need no evaluation context; build one only for expressions.
+            let context = needsContext ? run.context(row) : EvaluationContext()
             let group: Int
             if groupKeys.count == 1 {
                 let value: SQLValue

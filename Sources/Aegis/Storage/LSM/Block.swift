@@ -196,8 +196,10 @@ final class BlockCursor: VersionCursor {
             damaged = true
             return
         }
-        key.removeSubrange(decoded.shared...)
-        key.append(contentsOf: block.bytes[decoded.suffixStart..<(decoded.suffixStart + decoded.suffixCount)])
+        key.removeLast(key.count - decoded.shared)
+        block.bytes.withUnsafeBytes { bytes in
+            key.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[decoded.suffixStart..<(decoded.suffixStart + decoded.suffixCount)]))
+        }
         timestamp = decoded.timestamp
         entry = decoded
     }
