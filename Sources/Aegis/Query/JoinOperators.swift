@@ -15,14 +15,16 @@ class HeldRightJoinNode: PlanNode {
     let predicate: Expression?
     let leftWidth: Int
     let rightWidth: Int
+    // The per-row state is read and written for every pair; only this class touches
+    // it, one call at a time, so Swift's dynamic exclusivity checks are left out.
     private(set) var run: QueryRun?
-    private(set) var rightRows: [[SQLValue]] = []
-    private var rightMatched: [Bool] = []
-    private var current: [SQLValue]?
+    @exclusivity(unchecked) private(set) var rightRows: [[SQLValue]] = []
+    @exclusivity(unchecked) private var rightMatched: [Bool] = []
+    @exclusivity(unchecked) private var current: [SQLValue]?
     /// The held rows to try for the current left row (nil: all of them).
-    private var candidates: [Int]?
-    private var candidatePosition = 0
-    private var currentMatched = false
+    @exclusivity(unchecked) private var candidates: [Int]?
+    @exclusivity(unchecked) private var candidatePosition = 0
+    @exclusivity(unchecked) private var currentMatched = false
     private var leftDone = false
     private var unmatchedPosition = 0
 

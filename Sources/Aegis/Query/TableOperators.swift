@@ -166,9 +166,10 @@ final class TableScanNode: PlanNode {
     /// Conditions on this table's row, checked for every row read.
     let filter: Expression?
     private var run: QueryRun?
-    /// Rows read ahead: a scan's chunk, or the one row of a point read.
-    private var buffer = ScanChunk()
-    private var position = 0
+    /// Rows read ahead: a scan's chunk, or the one row of a point read. Touched for
+    /// every row, by this class alone: no dynamic exclusivity checks.
+    @exclusivity(unchecked) private var buffer = ScanChunk()
+    @exclusivity(unchecked) private var position = 0
     private var nextStart: [UInt8]?
     private var end: [UInt8]?
     private var exhausted = true

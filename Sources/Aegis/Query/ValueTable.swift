@@ -27,7 +27,7 @@ struct ValueTable {
         while true {
             let entry = Int(slots[slot])
             if entry == 0 { return nil }
-            if keys[entry - 1] == key { return positions[entry - 1] }
+            if ValueTable.same(keys[entry - 1], key) { return positions[entry - 1] }
             slot = (slot + 1) & mask
         }
     }
@@ -50,6 +50,16 @@ struct ValueTable {
         slots = Array(repeating: 0, count: slots.count * 2)
         mask = slots.count - 1
         for index in keys.indices { place(index) }
+    }
+
+    /// SQL equality (`SQLValue ==`), with the common same-type cases compared directly.
+    @inline(__always)
+    static func same(_ a: SQLValue, _ b: SQLValue) -> Bool {
+        switch (a, b) {
+        case let (.integer(x), .integer(y)): return x == y
+        case let (.text(x), .text(y)): return x == y
+        default: return a == b
+        }
     }
 
     /// Equal values hash equally: an integer hashes as the Double it converts to (as
