@@ -116,7 +116,8 @@ final class StatementExecution {
         // The new rows, computed before any is written (INSERT … SELECT may read the table).
         lazy var planner = planner(catalog)
         var incoming: [[SQLValue]] = []
-        if case let .values(rows) = source, rows.allSatisfy({ $0.allSatisfy(StatementExecution.isConstant) }) {
+        let sourcePlanned = StatementExecution.planned(source)
+        if case let .values(rows) = source, !sourcePlanned {
             // Constants and parameters: evaluated directly, no plan needed.
             let context = EvaluationContext(parameters: parameters)
             for row in rows {
@@ -169,7 +170,7 @@ final class StatementExecution {
             }
         }
 
-        let run = upsert == nil && !StatementExecution.planned(source)
+        let run = upsert == nil && !sourcePlanned
             ? newRun(QueryPlan(root: ValuesNode([]), columns: [], subplans: []))
             : newRun(QueryPlan(root: ValuesNode([]), columns: [], subplans: planner.subplans))
         var affected = 0
