@@ -34,6 +34,24 @@ enum AggregateKind {
     }
 }
 
+/// One aggregate as the row loop needs it.
+struct AggregateStep {
+    let kind: AggregateKind
+    let star: Bool
+    let distinct: Bool
+    let argumentCount: Int
+    /// The first argument's position in the input row, when it is a plain column.
+    let column: Int?
+
+    init(_ call: AggregateCall) {
+        kind = AggregateKind(call.function)
+        star = call.star
+        distinct = call.distinct
+        argumentCount = call.arguments.count
+        column = call.arguments.first.flatMap { Expression.columnPositions([$0])?.first }
+    }
+}
+
 struct Accumulator {
     var count: Int64 = 0
     var integerSum: Int64 = 0
@@ -48,7 +66,8 @@ struct Accumulator {
 
     /// Folds in one row: `value` is the first argument, `second` group_concat's separator.
     @inline(__always)
-    mutating func add(_ call: AggregateCall, _ kind: AggregateKind, _ value: SQLValue, _ second: SQLValue?) throws(SQLError) {
+    mutating func add(_ call: AggregateStep, _ value: SQLValue, _ second: SQLValue?) throws(SQLError) {
+        let kind = call.kind
         if call.star {
             count += 1
             return
@@ -114,24 +133,23 @@ final class AggregateNode: PlanNode {
     let aggregates: [AggregateCall]
     private var output: [[SQLValue]] = []
     private var position = 0
-    private let kinds: [AggregateKind]
-    /// Where the group keys and each aggregate's first argument sit in the input row,
-    /// when they are plain columns (no evaluation per row then).
+    /// What each aggregate does per row, resolved once (no names compared, no
+    /// expressions copied per row).
+    private let steps: [AggregateStep]
+    /// Where the group keys sit in the input row, when they are plain columns (no
+    /// evaluation per row then).
     private let groupColumns: [Int]?
-    private let argumentColumns: [Int?]
     private let needsContext: Bool
 
     init(_ source: PlanNode, groupKeys: [Expression], aggregates: [AggregateCall]) {
         self.source = source
         self.groupKeys = groupKeys
         self.aggregates = aggregates
-        kinds = aggregates.map { AggregateKind($0.function) }
+        let steps = aggregates.map(AggregateStep.init)
+        self.steps = steps
         groupColumns = Expression.columnPositions(groupKeys)
-        let argumentColumns = aggregates.map { call in call.arguments.first.flatMap { Expression.columnPositions([$0])?.first } }
-        self.argumentColumns = argumentColumns
-        needsContext = Expression.columnPositions(groupKeys) == nil || aggregates.indices.contains { index in
-            aggregates[index].arguments.count > 1 || (!aggregates[index].arguments.isEmpty && argumentColumns[index] == nil)
-        }
+        needsContext = Expression.columnPositions(groupKeys) == nil
+            || steps.contains { $0.argumentCount > 1 || ($0.argumentCount == 1 && $0.column == nil) }
         super.init()
         estimatedRows = groupKeys.isEmpty ? 1 : max(1, source.estimatedRows / 10)
     }
@@ -139,7 +157,8 @@ final class AggregateNode: PlanNode {
     override func open(_ run: QueryRun) throws(SQLError) {
         try source.open(run)
         var keys: [[SQLValue]] = []
-        var states: [[Accumulator]] = []
+        /// Group g's accumulators at g * aggregates.count ..< (g + 1) * aggregates.count.
+        var states: [Accumulator] = []
         /// Group position by key (by its one value when there is one key): looked up,
         /// never iterated.
         var groups: [[SQLValue]: Int] = [:]
@@ -159,7 +178,7 @@ final class AggregateNode: PlanNode {
                     singleGroups.insert(value, group)
                     try run.budget.charge([value], for: "GROUP BY")
                     keys.append([value])
-                    states.append(fresh)
+                    states.append(contentsOf: fresh)
                 }
             } else {
                 var key: [SQLValue] = []
@@ -176,24 +195,25 @@ final class AggregateNode: PlanNode {
                     groups[key] = group
                     try run.budget.charge(key, for: "GROUP BY")
                     keys.append(key)
-                    states.append(fresh)
+                    states.append(contentsOf: fresh)
                 }
             }
-            for index in aggregates.indices {
-                let call = aggregates[index]
+            let base = group * steps.count
+            for index in steps.indices {
+                let step = steps[index]
                 let first: SQLValue
-                if let column = argumentColumns[index] {
+                if let column = step.column {
                     first = row[column]
                 } else {
-                    first = call.arguments.isEmpty ? SQLValue.null : try Evaluator.evaluate(call.arguments[0], context)
+                    first = step.argumentCount == 0 ? SQLValue.null : try Evaluator.evaluate(aggregates[index].arguments[0], context)
                 }
-                let second = call.arguments.count > 1 ? try Evaluator.evaluate(call.arguments[1], context) : nil
-                try states[group][index].add(call, kinds[index], first, second)
+                let second = step.argumentCount > 1 ? try Evaluator.evaluate(aggregates[index].arguments[1], context) : nil
+                try states[base + index].add(step, first, second)
             }
         }
         if groupKeys.isEmpty && keys.isEmpty {
             keys.append([])
-            states.append(fresh)
+            states.append(contentsOf: fresh)
         }
         let order = keys.indices.sorted { a, b in
             let comparison = SortNode.compare(keys[a], keys[b], groupKeys.indices.map { SortKey(index: $0, descending: false, nullsFirst: true) })
@@ -203,7 +223,7 @@ final class AggregateNode: PlanNode {
         output.reserveCapacity(order.count)
         for group in order {
             var row = keys[group]
-            for (index, call) in aggregates.enumerated() { row.append(try states[group][index].result(call)) }
+            for (index, call) in aggregates.enumerated() { row.append(try states[group * steps.count + index].result(call)) }
             output.append(row)
         }
         position = 0
