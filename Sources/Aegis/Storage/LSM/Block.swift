@@ -130,33 +130,37 @@ struct Block {
     /// The entry at `offset`, or nil if it does not fit in the entry area.
     @inline(__always)
     func entry(at offset: Int, sharedMax: Int) -> Entry? {
-        bytes.withUnsafeBytes { raw -> Entry? in
-            let end = restartsOffset
-            guard offset < end,
-                  let (shared, afterShared) = Varint.read(raw, offset, end: end),
-                  let (unshared, afterUnshared) = Varint.read(raw, afterShared, end: end),
-                  afterUnshared < end, shared <= UInt64(sharedMax), unshared <= UInt64(end)
-            else { return nil }
-            var position = afterUnshared + 1
-            var valueCount = -1
-            switch raw[afterUnshared] {
-            case 0: break
-            case 1:
-                guard let (length, afterLength) = Varint.read(raw, position, end: end), length <= UInt64(end) else { return nil }
-                valueCount = Int(length)
-                position = afterLength
-            default:
-                return nil
-            }
-            guard position + 8 <= end else { return nil }
-            let timestamp = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: position, as: UInt64.self))
-            let suffixStart = position + 8
-            let valueStart = suffixStart + Int(unshared)
-            let entryEnd = valueStart + max(valueCount, 0)
-            guard entryEnd <= end else { return nil }
-            return Entry(shared: Int(shared), suffixStart: suffixStart, suffixCount: Int(unshared),
-                         timestamp: timestamp, valueStart: valueStart, valueCount: valueCount, end: entryEnd)
+        bytes.withUnsafeBytes { Block.entry(in: $0, restartsOffset: restartsOffset, at: offset, sharedMax: sharedMax) }
+    }
+
+    /// The same over the block's bytes already in hand.
+    @inline(__always)
+    static func entry(in raw: UnsafeRawBufferPointer, restartsOffset: Int, at offset: Int, sharedMax: Int) -> Entry? {
+        let end = restartsOffset
+        guard offset < end,
+              let (shared, afterShared) = Varint.read(raw, offset, end: end),
+              let (unshared, afterUnshared) = Varint.read(raw, afterShared, end: end),
+              afterUnshared < end, shared <= UInt64(sharedMax), unshared <= UInt64(end)
+        else { return nil }
+        var position = afterUnshared + 1
+        var valueCount = -1
+        switch raw[afterUnshared] {
+        case 0: break
+        case 1:
+            guard let (length, afterLength) = Varint.read(raw, position, end: end), length <= UInt64(end) else { return nil }
+            valueCount = Int(length)
+            position = afterLength
+        default:
+            return nil
         }
+        guard position + 8 <= end else { return nil }
+        let timestamp = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: position, as: UInt64.self))
+        let suffixStart = position + 8
+        let valueStart = suffixStart + Int(unshared)
+        let entryEnd = valueStart + max(valueCount, 0)
+        guard entryEnd <= end else { return nil }
+        return Entry(shared: Int(shared), suffixStart: suffixStart, suffixCount: Int(unshared),
+                     timestamp: timestamp, valueStart: valueStart, valueCount: valueCount, end: entryEnd)
     }
 }
 
@@ -244,28 +248,25 @@ final class BlockCursor: VersionCursor {
         }
     }
 
-    /// The key at restart `index` (stored whole), or nil if damaged.
-    private func restartKey(_ index: Int) -> (key: ArraySlice<UInt8>, timestamp: Timestamp)? {
-        let offset = block.restart(index)
-        guard let decoded = block.entry(at: offset, sharedMax: 0) else { return nil }
-        return (block.bytes[decoded.suffixStart..<(decoded.suffixStart + decoded.suffixCount)], decoded.timestamp)
-    }
-
     func seek(_ target: [UInt8], timestamp targetTimestamp: Timestamp) throws(StorageError) {
-        // The last restart whose entry sorts before the target.
-        var low = 0
-        var high = block.restartCount - 1
-        while low < high {
-            let middle = (low + high + 1) / 2
-            guard let (middleKey, middleTimestamp) = restartKey(middle) else {
-                throw .corruption(file: fileName, detail: "a block restart point does not decode")
-            }
-            if BlockCursor.compare(middleKey, middleTimestamp, target, targetTimestamp) < 0 {
-                low = middle
-            } else {
-                high = middle - 1
+        // The last restart whose entry sorts before the target, compared in place.
+        let block = self.block
+        let found: Int? = block.bytes.withUnsafeBytes { raw in
+            target.withUnsafeBytes { wanted in
+                var low = 0
+                var high = block.restartCount - 1
+                while low < high {
+                    let middle = (low + high + 1) / 2
+                    let offset = Int(UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: block.restartsOffset + 4 * middle, as: UInt32.self)))
+                    guard let entry = Block.entry(in: raw, restartsOffset: block.restartsOffset, at: offset, sharedMax: 0) else { return nil }
+                    var order = compareRaw(UnsafeRawBufferPointer(rebasing: raw[entry.suffixStart..<(entry.suffixStart + entry.suffixCount)]), wanted)
+                    if order == 0 { order = entry.timestamp == targetTimestamp ? 0 : (entry.timestamp > targetTimestamp ? -1 : 1) }
+                    if order < 0 { low = middle } else { high = middle - 1 }
+                }
+                return low
             }
         }
+        guard let low = found else { throw .corruption(file: fileName, detail: "a block restart point does not decode") }
         key.removeAll(keepingCapacity: true)
         load(block.restart(low))
         try check()
