@@ -202,7 +202,7 @@ final class BlockCursor: VersionCursor {
         }
         key.removeLast(key.count - decoded.shared)
         block.bytes.withUnsafeBytes { bytes in
-            key.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[decoded.suffixStart..<(decoded.suffixStart + decoded.suffixCount)]))
+            key.appendBytes(UnsafeRawBufferPointer(rebasing: bytes[decoded.suffixStart..<(decoded.suffixStart + decoded.suffixCount)]))
         }
         timestamp = decoded.timestamp
         entry = decoded

@@ -75,14 +75,14 @@ public final class Memtable {
     }
 
     static func key(_ node: UnsafeMutableRawPointer) -> [UInt8] {
-        Array(keyPointer(node))
+        [UInt8](bytes: keyPointer(node))
     }
 
     static func value(_ node: UnsafeMutableRawPointer) -> [UInt8]? {
         let length = valueLength(node)
         guard length != tombstoneLength else { return nil }
         let start = node + nextOffset + 8 * nodeHeight(node) + keyLength(node)
-        return Array(UnsafeRawBufferPointer(start: start, count: Int(length)))
+        return [UInt8](bytes: UnsafeRawBufferPointer(start: start, count: Int(length)))
     }
 
     /// Compares the node's (key, timestamp) with the target's: negative when the node

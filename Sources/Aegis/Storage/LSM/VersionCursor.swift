@@ -75,9 +75,9 @@ public struct ScanChunk {
     }
 
     public mutating func append(key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
-        keyBytes.append(contentsOf: key)
+        keyBytes.appendBytes(key)
         keyEnds.append(keyBytes.count)
-        valueBytes.append(contentsOf: value)
+        valueBytes.appendBytes(value)
         valueEnds.append(valueBytes.count)
     }
 
@@ -175,7 +175,7 @@ public struct VisibleRun {
     public mutating func hide(_ key: UnsafeRawBufferPointer) {
         decided = .hidden
         hiddenKey.removeAll(keepingCapacity: true)
-        hiddenKey.append(contentsOf: key)
+        hiddenKey.appendBytes(key)
     }
 }
 
@@ -206,5 +206,20 @@ enum Varint {
             shift += 7
         }
         return nil
+    }
+}
+
+extension Array where Element == UInt8 {
+    /// Appends raw bytes as one copy (a raw buffer appended as a sequence is copied
+    /// byte by byte).
+    @inline(__always)
+    mutating func appendBytes(_ raw: UnsafeRawBufferPointer) {
+        raw.withMemoryRebound(to: UInt8.self) { append(contentsOf: $0) }
+    }
+
+    /// Raw bytes as an array, in one copy.
+    @inline(__always)
+    init(bytes raw: UnsafeRawBufferPointer) {
+        self = raw.withMemoryRebound(to: UInt8.self) { Array($0) }
     }
 }

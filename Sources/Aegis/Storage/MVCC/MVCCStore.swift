@@ -157,6 +157,11 @@ public final class Transaction {
     /// Where `key` sits in `entries`, if written.
     private func position(of key: [UInt8]) -> Int? {
         guard ascending else { return index[key] }
+        // Outside the written range (a bulk load probing its next key, or the catalog
+        // key below every row): no search.
+        guard !entries.isEmpty, compareBytes(key, entries[entries.count - 1].key) <= 0, compareBytes(key, entries[0].key) >= 0 else {
+            return nil
+        }
         var low = 0
         var high = entries.count
         while low < high {
