@@ -50,6 +50,15 @@ public struct ScanChunk {
 
     public init() {}
 
+    /// An empty chunk with room for about `rows` rows of the given average sizes, so
+    /// filling it does not regrow its arrays over and over.
+    public init(reservingRows rows: Int, keyBytes keyBytesEach: Int, valueBytes valueBytesEach: Int) {
+        keyBytes.reserveCapacity(rows * keyBytesEach)
+        valueBytes.reserveCapacity(rows * valueBytesEach)
+        keyEnds.reserveCapacity(rows)
+        valueEnds.reserveCapacity(rows)
+    }
+
     /// Packs rows given one by one.
     public init(_ rows: [(key: [UInt8], value: [UInt8])]) {
         for (key, value) in rows {
@@ -117,6 +126,8 @@ public struct VisibleRun {
         self.snapshot = snapshot
         self.end = end
         self.limit = limit
+        // Room for a modest read up front; a longer one grows as usual.
+        chunk = ScanChunk(reservingRows: min(limit, 128), keyBytes: 24, valueBytes: 64)
     }
 
     mutating func setBound(_ key: [UInt8], _ timestamp: Timestamp, boundIsNewer: Bool) {
