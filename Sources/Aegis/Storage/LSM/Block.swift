@@ -189,6 +189,16 @@ final class BlockCursor: VersionCursor {
 
     var isTombstone: Bool { (entry?.valueCount ?? 0) < 0 }
 
+    /// The current value read as a block handle (an index block's entries), in place;
+    /// nil when it is not one.
+    var handle: BlockHandle? {
+        guard let entry, entry.valueCount == BlockHandle.encodedBytes else { return nil }
+        return block.bytes.withUnsafeBytes { raw in
+            BlockHandle(offset: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: entry.valueStart, as: UInt64.self)),
+                        size: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: entry.valueStart + 8, as: UInt32.self)))
+        }
+    }
+
     /// Decodes the entry at `offset` on top of the current key.
     private func load(_ offset: Int) {
         guard offset < block.restartsOffset else {

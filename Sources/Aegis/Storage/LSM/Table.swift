@@ -316,12 +316,9 @@ final class TableReader {
         return block
     }
 
-    func handle(from value: [UInt8]?) throws(StorageError) -> BlockHandle {
-        guard let value, value.count == BlockHandle.encodedBytes else {
-            throw .corruption(file: name, detail: "an index entry is malformed")
-        }
-        var reader = ByteReader(value)
-        guard let handle = try? BlockHandle.decode(&reader) else { throw .corruption(file: name, detail: "an index entry is malformed") }
+    /// The handle an index cursor points at.
+    func handle(of indexCursor: BlockCursor) throws(StorageError) -> BlockHandle {
+        guard let handle = indexCursor.handle else { throw .corruption(file: name, detail: "an index entry is malformed") }
         return handle
     }
 
@@ -332,7 +329,7 @@ final class TableReader {
         let indexCursor = BlockCursor(index, fileName: name)
         try indexCursor.seek(key, timestamp: timestamp)
         guard indexCursor.isValid else { return nil }
-        let cursor = BlockCursor(try dataBlock(try handle(from: indexCursor.value)), fileName: name)
+        let cursor = BlockCursor(try dataBlock(try handle(of: indexCursor)), fileName: name)
         try cursor.seek(key, timestamp: timestamp)
         guard cursor.isValid, cursor.key == key else { return nil }
         return Version(timestamp: cursor.timestamp, value: cursor.value)
@@ -365,7 +362,7 @@ final class TableCursor: VersionCursor {
             dataCursor = nil
             return
         }
-        dataCursor = BlockCursor(try table.dataBlock(try table.handle(from: indexCursor.value)), fileName: table.name)
+        dataCursor = BlockCursor(try table.dataBlock(try table.handle(of: indexCursor)), fileName: table.name)
     }
 
     /// Moves past empty or exhausted blocks.
