@@ -226,3 +226,27 @@ import Testing
         #expect(ValueTable.hash(.real(0.0)) == ValueTable.hash(.real(-0.0)))
     }
 }
+
+@Suite struct PlanLifetimeTests {
+    /// A prepared statement with a correlated subquery, run and then dropped, frees its
+    /// plan: the subquery's nodes let go of their run after it (the run holds the
+    /// subquery plans, so keeping it was a cycle that leaked every such plan), and the
+    /// cached plan holds no finished run.
+    @Test func aDroppedPlanWithASubqueryIsFreed() throws {
+        weak var subqueryRoot: PlanNode?
+        weak var root: PlanNode?
+        try {
+            let database = SQLDatabase(store: MVCCStore(backend: MemoryBackend()))
+            let session = database.session()
+            let (_, error) = session.executeAll("CREATE TABLE t (a INTEGER PRIMARY KEY); INSERT INTO t VALUES (1), (2), (3)")
+            #expect(error == nil)
+            let prepared = try session.prepare("SELECT a, (SELECT count(*) FROM t AS u WHERE u.a < t.a) FROM t")
+            #expect(try session.execute(prepared).rows.count == 3)
+            subqueryRoot = prepared.plan?.plan.subplans.first?.root
+            root = prepared.plan?.plan.root
+            #expect(subqueryRoot != nil && root != nil)
+        }()
+        #expect(subqueryRoot == nil, "the subquery's plan was kept alive by a cycle")
+        #expect(root == nil)
+    }
+}

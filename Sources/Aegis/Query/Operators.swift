@@ -46,6 +46,7 @@ final class QueryRun: SubplanRunner {
         if !subplan.correlated, let rows = cache.rows[id] { return rows }
         let child = QueryRun(tables: tables, parameters: parameters, outer: [context.row] + context.outer,
                              subplans: subplans, budget: budget, cache: cache)
+        defer { subplan.root.detach() }
         try subplan.root.open(child)
         var rows: [[SQLValue]] = []
         while rows.count < subplan.rowsNeeded, let row = try subplan.root.next() { rows.append(row) }
@@ -106,6 +107,13 @@ class PlanNode {
     func open(_ run: QueryRun) throws(SQLError) {}
     func next() throws(SQLError) -> [SQLValue]? { nil }
 
+    /// Lets go of the last execution (its `QueryRun`, so its transaction), here and
+    /// below. A plan is kept for reuse; without this, a subquery's nodes would keep the
+    /// run that keeps the subquery's plan: a cycle that is never freed.
+    func detach() {
+        for child in children { child.detach() }
+    }
+
     /// One line for EXPLAIN, and the nodes below.
     var explanation: String { "?" }
     var children: [PlanNode] { [] }
@@ -143,6 +151,10 @@ class PlanNode {
 final class ValuesNode: PlanNode {
     let rows: [[Expression]]
     private var run: QueryRun?
+    override func detach() {
+        run = nil
+        super.detach()
+    }
     private var position = 0
 
     init(_ rows: [[Expression]]) {
@@ -213,6 +225,10 @@ final class FilterNode: PlanNode {
     let source: PlanNode
     let predicate: Expression
     private var run: QueryRun?
+    override func detach() {
+        run = nil
+        super.detach()
+    }
 
     init(_ source: PlanNode, _ predicate: Expression) {
         self.source = source
@@ -242,6 +258,10 @@ final class ProjectNode: PlanNode {
     let source: PlanNode
     let expressions: [Expression]
     private var run: QueryRun?
+    override func detach() {
+        run = nil
+        super.detach()
+    }
 
     /// When every expression is a column of the input row: their positions, copied
     /// per row without evaluating anything.
@@ -368,6 +388,10 @@ final class SortNode: PlanNode {
     private var position = 0
     private var heldBytes = 0
     private var run: QueryRun?
+    override func detach() {
+        run = nil
+        super.detach()
+    }
 
     init(_ source: PlanNode, keys: [SortKey]) {
         self.source = source
@@ -435,6 +459,10 @@ final class DistinctNode: PlanNode {
     let source: PlanNode
     private var seen = Set<[SQLValue]>()
     private var run: QueryRun?
+    override func detach() {
+        run = nil
+        super.detach()
+    }
 
     init(_ source: PlanNode) {
         self.source = source
@@ -472,6 +500,10 @@ final class CompoundNode: PlanNode {
     private var position = 0
     private var readingLeft = true
     private var run: QueryRun?
+    override func detach() {
+        run = nil
+        super.detach()
+    }
 
     init(_ left: PlanNode, _ op: CompoundOperator, _ right: PlanNode) {
         self.left = left

@@ -56,6 +56,8 @@ final class StatementExecution {
 
     private func rows(of plan: QueryPlan) throws(SQLError) -> [[SQLValue]] {
         let run = newRun(plan)
+        // The plan may be kept for the next execution; this one's run is not.
+        defer { plan.root.detach() }
         try plan.root.open(run)
         var rows: [[SQLValue]] = []
         while let row = try plan.root.next() { rows.append(row) }
