@@ -6,8 +6,10 @@ import PackageDescription
 // The simulator's own bookkeeping is single-threaded and class-heavy; Swift's dynamic
 // exclusivity checks there cost about a tenth of its speed, and speed is seeds per
 // hour. Release builds of Sim leave them out. The engine (Aegis), which ships, keeps
-// them in every build; debug builds keep them everywhere, and scripts/test.sh sweeps
-// every Raft scenario with the debug build too.
+// them in every build, except on a few fields that scans and joins touch for every
+// row (marked `@exclusivity(unchecked)` one by one, each with its reason: only its own
+// class touches it, one call at a time); debug builds keep them everywhere else, and
+// scripts/test.sh sweeps every Raft scenario with the debug build too.
 let releaseWithoutDynamicExclusivity: [SwiftSetting] = [
     .unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release)),
 ]

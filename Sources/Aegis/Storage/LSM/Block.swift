@@ -169,6 +169,8 @@ final class BlockCursor: VersionCursor {
     let block: Block
     /// Named in errors.
     let fileName: String
+    // Per-entry state that only this cursor's own methods touch, one call at a time:
+    // Swift's dynamic exclusivity checks are left out here (they cost a quarter of a scan).
     @exclusivity(unchecked) private(set) var key: [UInt8] = []
     @exclusivity(unchecked) private(set) var timestamp: Timestamp = 0
     @exclusivity(unchecked) private var entry: Block.Entry?

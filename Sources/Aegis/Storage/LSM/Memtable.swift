@@ -193,6 +193,8 @@ public final class Memtable {
 /// Walks a memtable in order.
 public final class MemtableCursor: VersionCursor {
     private let table: Memtable
+    // Per-entry state that only this cursor's own methods touch, one call at a time:
+    // Swift's dynamic exclusivity checks are left out here (they cost a quarter of a scan).
     @exclusivity(unchecked) private var node: UnsafeMutableRawPointer?
     /// The current key, copied out once per position.
     @exclusivity(unchecked) public private(set) var key: [UInt8] = []

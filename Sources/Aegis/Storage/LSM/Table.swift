@@ -344,6 +344,8 @@ final class TableReader {
 final class TableCursor: VersionCursor {
     let table: TableReader
     private let indexCursor: BlockCursor
+    // Per-entry state that only this cursor's own methods touch, one call at a time:
+    // Swift's dynamic exclusivity checks are left out here (they cost a quarter of a scan).
     @exclusivity(unchecked) private var dataCursor: BlockCursor?
 
     init(table: TableReader) {
