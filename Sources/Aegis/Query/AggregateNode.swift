@@ -147,8 +147,9 @@ final class AggregateNode: PlanNode {
         self.aggregates = aggregates
         let steps = aggregates.map(AggregateStep.init)
         self.steps = steps
-        groupColumns = Expression.columnPositions(groupKeys)
-        needsContext = Expression.columnPositions(groupKeys) == nil
+        let groupColumns = Expression.columnPositions(groupKeys)
+        self.groupColumns = groupColumns
+        needsContext = groupColumns == nil
             || steps.contains { $0.argumentCount > 1 || ($0.argumentCount == 1 && $0.column == nil) }
         super.init()
         estimatedRows = groupKeys.isEmpty ? 1 : max(1, source.estimatedRows / 10)

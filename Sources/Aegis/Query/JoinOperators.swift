@@ -17,11 +17,6 @@ class HeldRightJoinNode: PlanNode {
     let rightWidth: Int
     // The per-row state is read and written for every pair; only this class touches
     // it, one call at a time, so Swift's dynamic exclusivity checks are left out.
-    private(set) var run: QueryRun?
-    override func detach() {
-        run = nil
-        super.detach()
-    }
     @exclusivity(unchecked) private(set) var rightRows: [[SQLValue]] = []
     @exclusivity(unchecked) private var rightMatched: [Bool] = []
     @exclusivity(unchecked) private var current: [SQLValue]?
@@ -216,11 +211,6 @@ final class IndexJoinNode: PlanNode {
     let kind: JoinKind
     let residual: Expression?
     let rightWidth: Int
-    private var run: QueryRun?
-    override func detach() {
-        run = nil
-        super.detach()
-    }
     private var current: [SQLValue]?
     private var currentMatched = false
 

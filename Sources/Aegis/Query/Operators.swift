@@ -104,6 +104,10 @@ class PlanNode {
     /// Rows the planner expects this node to give (for choosing between plans).
     var estimatedRows: Double = 1
 
+    /// The execution this node is part of, for nodes that read tables or evaluate
+    /// expressions per row: set by `open`, let go by `detach`.
+    var run: QueryRun?
+
     func open(_ run: QueryRun) throws(SQLError) {}
     func next() throws(SQLError) -> [SQLValue]? { nil }
 
@@ -111,6 +115,7 @@ class PlanNode {
     /// below. A plan is kept for reuse; without this, a subquery's nodes would keep the
     /// run that keeps the subquery's plan: a cycle that is never freed.
     func detach() {
+        run = nil
         for child in children { child.detach() }
     }
 
@@ -150,11 +155,6 @@ class PlanNode {
 /// Rows given as expressions (VALUES, or the single empty row of a SELECT without FROM).
 final class ValuesNode: PlanNode {
     let rows: [[Expression]]
-    private var run: QueryRun?
-    override func detach() {
-        run = nil
-        super.detach()
-    }
     private var position = 0
 
     init(_ rows: [[Expression]]) {
@@ -224,11 +224,6 @@ final class MaterializedNode: PlanNode {
 final class FilterNode: PlanNode {
     let source: PlanNode
     let predicate: Expression
-    private var run: QueryRun?
-    override func detach() {
-        run = nil
-        super.detach()
-    }
 
     init(_ source: PlanNode, _ predicate: Expression) {
         self.source = source
@@ -257,11 +252,6 @@ final class FilterNode: PlanNode {
 final class ProjectNode: PlanNode {
     let source: PlanNode
     let expressions: [Expression]
-    private var run: QueryRun?
-    override func detach() {
-        run = nil
-        super.detach()
-    }
 
     /// When every expression is a column of the input row: their positions, copied
     /// per row without evaluating anything.
@@ -387,11 +377,6 @@ final class SortNode: PlanNode {
     private var rows: [[SQLValue]] = []
     private var position = 0
     private var heldBytes = 0
-    private var run: QueryRun?
-    override func detach() {
-        run = nil
-        super.detach()
-    }
 
     init(_ source: PlanNode, keys: [SortKey]) {
         self.source = source
@@ -458,11 +443,6 @@ final class SortNode: PlanNode {
 final class DistinctNode: PlanNode {
     let source: PlanNode
     private var seen = Set<[SQLValue]>()
-    private var run: QueryRun?
-    override func detach() {
-        run = nil
-        super.detach()
-    }
 
     init(_ source: PlanNode) {
         self.source = source
@@ -499,11 +479,6 @@ final class CompoundNode: PlanNode {
     private var output: [[SQLValue]] = []
     private var position = 0
     private var readingLeft = true
-    private var run: QueryRun?
-    override func detach() {
-        run = nil
-        super.detach()
-    }
 
     init(_ left: PlanNode, _ op: CompoundOperator, _ right: PlanNode) {
         self.left = left

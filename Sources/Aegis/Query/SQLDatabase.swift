@@ -92,7 +92,7 @@ public final class SQLDatabase {
         if let fixedRowEstimate { return fixedRowEstimate }
         if let known = rowEstimates[table.id] { return max(1, known) }
         let prefix = RowLayout.tablePrefix(table.id)
-        let found = (try? tables.scan(from: prefix, to: RowLayout.successor(prefix), limit: SQLDatabase.estimateCountMax).count) ?? 0
+        let found = (try? tables.scanChunk(from: prefix, to: RowLayout.successor(prefix), limit: SQLDatabase.estimateCountMax).count) ?? 0
         rowEstimates[table.id] = Double(found)
         return max(1, Double(found))
     }

@@ -165,11 +165,6 @@ final class TableScanNode: PlanNode {
     let access: AccessPath
     /// Conditions on this table's row, checked for every row read.
     let filter: Expression?
-    private var run: QueryRun?
-    override func detach() {
-        run = nil
-        super.detach()
-    }
     /// Rows read ahead: a scan's chunk, or the one row of a point read. Touched for
     /// every row, by this class alone: no dynamic exclusivity checks.
     @exclusivity(unchecked) private var buffer = ScanChunk()

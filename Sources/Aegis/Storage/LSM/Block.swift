@@ -112,7 +112,13 @@ struct Block {
     }
 
     func restart(_ index: Int) -> Int {
-        bytes.withUnsafeBytes { Int(UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: restartsOffset + 4 * index, as: UInt32.self))) }
+        bytes.withUnsafeBytes { restart(index, in: $0) }
+    }
+
+    /// The same over the block's bytes already in hand.
+    @inline(__always)
+    func restart(_ index: Int, in raw: UnsafeRawBufferPointer) -> Int {
+        Int(UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: restartsOffset + 4 * index, as: UInt32.self)))
     }
 
     /// One decoded entry header: where its key suffix and value lie.
@@ -269,11 +275,10 @@ final class BlockCursor: VersionCursor {
                 var high = block.restartCount - 1
                 while low < high {
                     let middle = (low + high + 1) / 2
-                    let offset = Int(UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: block.restartsOffset + 4 * middle, as: UInt32.self)))
+                    let offset = block.restart(middle, in: raw)
                     guard let entry = Block.entry(in: raw, restartsOffset: block.restartsOffset, at: offset, sharedMax: 0) else { return nil }
-                    var order = compareRaw(UnsafeRawBufferPointer(rebasing: raw[entry.suffixStart..<(entry.suffixStart + entry.suffixCount)]), wanted)
-                    if order == 0 { order = entry.timestamp == targetTimestamp ? 0 : (entry.timestamp > targetTimestamp ? -1 : 1) }
-                    if order < 0 { low = middle } else { high = middle - 1 }
+                    let restartKey = UnsafeRawBufferPointer(rebasing: raw[entry.suffixStart..<(entry.suffixStart + entry.suffixCount)])
+                    if compareVersions(restartKey, entry.timestamp, wanted, targetTimestamp) < 0 { low = middle } else { high = middle - 1 }
                 }
                 return low
             }
@@ -282,16 +287,9 @@ final class BlockCursor: VersionCursor {
         key.removeAll(keepingCapacity: true)
         load(block.restart(low))
         try check()
-        while isValid && BlockCursor.compare(key[...], timestamp, target, targetTimestamp) < 0 {
+        while isValid && key.withUnsafeBytes({ left in target.withUnsafeBytes { compareVersions(left, timestamp, $0, targetTimestamp) } }) < 0 {
             try next()
         }
-    }
-
-    @inline(__always)
-    static func compare(_ key: ArraySlice<UInt8>, _ timestamp: Timestamp, _ target: [UInt8], _ targetTimestamp: Timestamp) -> Int {
-        let order = key.withUnsafeBytes { left in target.withUnsafeBytes { right in compareRaw(left, right) } }
-        if order != 0 { return order }
-        return timestamp == targetTimestamp ? 0 : (timestamp > targetTimestamp ? -1 : 1)
     }
 }
 

@@ -250,6 +250,15 @@ func compareRaw(_ left: UnsafeRawBufferPointer, _ right: UnsafeRawBufferPointer)
     return left.count == right.count ? 0 : (left.count < right.count ? -1 : 1)
 }
 
+/// `VersionedKey` order over raw keys: key ascending, then timestamp descending.
+@inline(__always)
+func compareVersions(_ key: UnsafeRawBufferPointer, _ timestamp: Timestamp,
+                     _ other: UnsafeRawBufferPointer, _ otherTimestamp: Timestamp) -> Int {
+    let order = compareRaw(key, other)
+    if order != 0 { return order }
+    return timestamp == otherTimestamp ? 0 : (timestamp > otherTimestamp ? -1 : 1)
+}
+
 @inline(__always) @usableFromInline
 func memcmpBytes(_ a: UnsafeRawPointer, _ b: UnsafeRawPointer, _ count: Int) -> Int {
     var index = 0

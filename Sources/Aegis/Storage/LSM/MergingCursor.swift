@@ -50,11 +50,7 @@ final class MergingCursor: VersionCursor {
     }
 
     private func order(_ a: Int, _ b: Int) -> Int {
-        let byKey = compareBytes(keys[a], keys[b])
-        if byKey != 0 { return byKey }
-        let left = stamps[a]
-        let right = stamps[b]
-        return left == right ? 0 : (left > right ? -1 : 1)
+        keys[a].withUnsafeBytes { left in keys[b].withUnsafeBytes { compareVersions(left, stamps[a], $0, stamps[b]) } }
     }
 
     /// Whether child `a` comes first: the smaller version, or the newer source of two

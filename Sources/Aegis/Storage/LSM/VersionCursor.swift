@@ -152,8 +152,7 @@ public struct VisibleRun {
         // The bound first: past it another source holds versions this one cannot
         // judge, even ones before `end`.
         if hasBound {
-            var order = bound.withUnsafeBytes { compareRaw(key, $0) }
-            if order == 0 { order = timestamp == boundTimestamp ? 0 : (timestamp > boundTimestamp ? -1 : 1) }
+            let order = bound.withUnsafeBytes { compareVersions(key, timestamp, $0, boundTimestamp) }
             if order > 0 || (order == 0 && boundIsNewer) { return true }
         }
         if let end, end.withUnsafeBytes({ compareRaw(key, $0) >= 0 }) {

@@ -162,12 +162,7 @@ public final class Transaction {
         guard !entries.isEmpty, compareBytes(key, entries[entries.count - 1].key) <= 0, compareBytes(key, entries[0].key) >= 0 else {
             return nil
         }
-        var low = 0
-        var high = entries.count
-        while low < high {
-            let middle = (low + high) / 2
-            if compareBytes(entries[middle].key, key) < 0 { low = middle + 1 } else { high = middle }
-        }
+        let low = Transaction.lowerBound(key, entries.count) { entries[$0].key }
         return low < entries.count && entries[low].key == key ? low : nil
     }
 
@@ -255,9 +250,7 @@ public final class Transaction {
     public func scan(from start: [UInt8], to end: [UInt8]?, limit: Int = .max) throws(StorageError) -> [(key: [UInt8], value: [UInt8])] {
         try checkRunning()
         if isolation == .serializable { readRanges.append((start, end)) }
-        let inRange = sortedWrites.filter { write in
-            compareBytes(write.key, start) >= 0 && (end.map { compareBytes(write.key, $0) < 0 } ?? true)
-        }
+        let inRange = sortedWrites.filter { Transaction.key($0.key, isIn: start, end) }
         // Read enough from the snapshot that deletions of our own cannot starve the limit.
         let stored = try store.backend.scan(from: start, to: end, at: self.start,
                                             limit: limit == .max ? .max : limit + inRange.count)
@@ -298,17 +291,10 @@ public final class Transaction {
     private func hasWrites(from start: [UInt8], to end: [UInt8]?) -> Bool {
         if entries.isEmpty { return false }
         if ascending {
-            var low = 0
-            var high = entries.count
-            while low < high {
-                let middle = (low + high) / 2
-                if compareBytes(entries[middle].key, start) < 0 { low = middle + 1 } else { high = middle }
-            }
-            return low < entries.count && (end.map { compareBytes(entries[low].key, $0) < 0 } ?? true)
+            let low = Transaction.lowerBound(start, entries.count) { entries[$0].key }
+            return low < entries.count && Transaction.key(entries[low].key, isIn: start, end)
         }
-        return entries.contains { write in
-            compareBytes(write.key, start) >= 0 && (end.map { compareBytes(write.key, $0) < 0 } ?? true)
-        }
+        return entries.contains { Transaction.key($0.key, isIn: start, end) }
     }
 
     public var writeCount: Int { entries.count }
@@ -343,13 +329,24 @@ public final class Transaction {
     /// Whether the transaction read `key`, alone or within a scanned range.
     func read(_ key: [UInt8]) -> Bool {
         if readKeysSorted < readKeys.count { sortReadKeys() }
+        let low = Transaction.lowerBound(key, readKeys.count) { readKeys[$0] }
+        if low < readKeys.count && readKeys[low] == key { return true }
+        return readRanges.contains { Transaction.key(key, isIn: $0.start, $0.end) }
+    }
+
+    /// The first position in a sorted run of `count` keys whose key is not below `key`.
+    private static func lowerBound(_ key: [UInt8], _ count: Int, _ keyAt: (Int) -> [UInt8]) -> Int {
         var low = 0
-        var high = readKeys.count
+        var high = count
         while low < high {
             let middle = (low + high) / 2
-            if compareBytes(readKeys[middle], key) < 0 { low = middle + 1 } else { high = middle }
+            if compareBytes(keyAt(middle), key) < 0 { low = middle + 1 } else { high = middle }
         }
-        if low < readKeys.count && readKeys[low] == key { return true }
-        return readRanges.contains { compareBytes(key, $0.start) >= 0 && ($0.end.map { compareBytes(key, $0) < 0 } ?? true) }
+        return low
+    }
+
+    /// Whether `key` lies in [start, end) (no end: unbounded).
+    private static func key(_ key: [UInt8], isIn start: [UInt8], _ end: [UInt8]?) -> Bool {
+        compareBytes(key, start) >= 0 && (end.map { compareBytes(key, $0) < 0 } ?? true)
     }
 }
