@@ -15,6 +15,10 @@
 //   group by         SELECT region, count(*), sum(amount), avg(amount) … GROUP BY region (3 runs)
 //   join             orders JOIN regions ON region, grouped by tier (3 runs)
 //
+// The engines take turns, a chunk of each workload at a time (a transaction of the bulk
+// insert, a twentieth of the selects, one run of a query), so both see the same
+// moments of a shared machine.
+//
 // Usage: SQLBench [--rows N] [--dir PATH] [--only WORKLOAD] [--query-runs N]
 import Aegis
 import BenchSupport
@@ -141,17 +145,17 @@ final class SQLiteEngine: Engine {
 
 // MARK: running
 
-struct Measurement {
-    var name: String
-    var operations: Int
-    var aegisSeconds: Double
-    var sqliteSeconds: Double
-}
-
-func measure(_ name: String, operations: Int, _ engines: (aegis: Engine, sqlite: Engine), _ work: (Engine) -> Void) {
+/// Runs `work` for each engine in turns, chunk by chunk (Aegis's chunk 0, SQLite's
+/// chunk 0, Aegis's chunk 1, …), so both meet the same moments of a shared, noisy
+/// machine; each engine's time is the sum of its chunks.
+func measure(_ name: String, operations: Int, chunks: Int, _ engines: (aegis: Engine, sqlite: Engine), _ work: (Engine, Int) -> Void) {
     if let only, name != "bulk insert", !name.hasPrefix(only) { return }
-    let aegisSeconds = time { work(engines.aegis) }
-    let sqliteSeconds = time { work(engines.sqlite) }
+    var aegisSeconds = 0.0
+    var sqliteSeconds = 0.0
+    for chunk in 0..<chunks {
+        aegisSeconds += time { work(engines.aegis, chunk) }
+        sqliteSeconds += time { work(engines.sqlite, chunk) }
+    }
     let aegisRate = Double(operations) / aegisSeconds
     let sqliteRate = Double(operations) / sqliteSeconds
     let format = aegisRate < 100 ? " %12.2f ops/s  %12.2f ops/s   %6.2fx" : " %12.0f ops/s  %12.0f ops/s   %6.2fx"
@@ -176,56 +180,65 @@ for engine in [aegis as Engine, sqlite] {
 }
 
 let insertOrder = (aegis.prepare("INSERT INTO orders VALUES ($1, $2, $3, $4, $5)"), sqlite.prepare("INSERT INTO orders VALUES ($1, $2, $3, $4, $5)"))
-measure("bulk insert", operations: rowCount, engines) { engine in
+// One chunk is one transaction of `batchRows` rows.
+measure("bulk insert", operations: rowCount, chunks: (rowCount + batchRows - 1) / batchRows, engines) { engine, chunk in
     let statement = engine is AegisEngine ? insertOrder.0 : insertOrder.1
-    for start in stride(from: 1, through: rowCount, by: batchRows) {
-        engine.execute("BEGIN")
-        for id in start..<min(start + batchRows, rowCount + 1) {
-            let row = orderRow(id)
-            _ = engine.run(statement, [.integer(Int64(id)), .integer(Int64(row.customer)), .integer(Int64(row.region)), .real(row.amount), .text(row.note)])
-        }
-        engine.execute("COMMIT")
+    let start = 1 + chunk * batchRows
+    engine.execute("BEGIN")
+    for id in start..<min(start + batchRows, rowCount + 1) {
+        let row = orderRow(id)
+        _ = engine.run(statement, [.integer(Int64(id)), .integer(Int64(row.customer)), .integer(Int64(row.region)), .real(row.amount), .text(row.note)])
     }
+    engine.execute("COMMIT")
 }
 
 @MainActor func prepared(_ sql: String) -> (Int, Int) { (aegis.prepare(sql), sqlite.prepare(sql)) }
 func pick(_ pair: (Int, Int), _ engine: Engine) -> Int { engine is AegisEngine ? pair.0 : pair.1 }
 
+/// `count` operations in `chunks` turns: the range of operation numbers of one chunk.
+func chunkRange(_ chunk: Int, of chunks: Int, _ count: Int) -> Range<Int> {
+    (chunk * count / chunks)..<((chunk + 1) * count / chunks)
+}
+
 let pointSelect = prepared("SELECT customer, amount, note FROM orders WHERE id = $1")
 let selects = rowCount / 10
-measure("point select", operations: selects, engines) { engine in
-    var random = Random(state: 7)
+var pointRandom = Random(state: 7)
+let pointIDs = (0..<selects).map { _ in Int64(pointRandom.below(rowCount) + 1) }
+measure("point select", operations: selects, chunks: 20, engines) { engine, chunk in
     var found = 0
-    for _ in 0..<selects { found += engine.run(pick(pointSelect, engine), [.integer(Int64(random.below(rowCount) + 1))]) }
-    if found != selects { fail("point selects found \(found) of \(selects) rows") }
+    let ids = chunkRange(chunk, of: 20, selects)
+    for index in ids { found += engine.run(pick(pointSelect, engine), [.integer(pointIDs[index])]) }
+    if found != ids.count { fail("point selects found \(found) of \(ids.count) rows") }
 }
 
 let rangeScan = prepared("SELECT id, amount FROM orders WHERE id BETWEEN $1 AND $2")
 let scans = rowCount / 500 * queryRuns / 3
-measure("range scan", operations: scans, engines) { engine in
-    var random = Random(state: 9)
+var rangeRandom = Random(state: 9)
+let rangeStarts = (0..<scans).map { _ in rangeRandom.below(rowCount - 100) + 1 }
+measure("range scan", operations: scans, chunks: 20, engines) { engine, chunk in
     var rows = 0
-    for _ in 0..<scans {
-        let start = random.below(rowCount - 100) + 1
-        rows += engine.run(pick(rangeScan, engine), [.integer(Int64(start)), .integer(Int64(start + 99))])
+    let starts = chunkRange(chunk, of: 20, scans)
+    for index in starts {
+        rows += engine.run(pick(rangeScan, engine), [.integer(Int64(rangeStarts[index])), .integer(Int64(rangeStarts[index] + 99))])
     }
-    if rows != scans * 100 { fail("range scans gave \(rows) rows, expected \(scans * 100)") }
+    if rows != starts.count * 100 { fail("range scans gave \(rows) rows, expected \(starts.count * 100)") }
 }
 
 let groupBy = prepared("SELECT region, count(*), sum(amount), avg(amount) FROM orders GROUP BY region")
-measure("group by", operations: queryRuns, engines) { engine in
-    for _ in 0..<queryRuns where engine.run(pick(groupBy, engine), []) != regionCount { fail("GROUP BY did not give \(regionCount) groups") }
+measure("group by", operations: queryRuns, chunks: queryRuns, engines) { engine, _ in
+    if engine.run(pick(groupBy, engine), []) != regionCount { fail("GROUP BY did not give \(regionCount) groups") }
 }
 
 let join = prepared("SELECT r.tier, count(*), sum(o.amount) FROM orders o JOIN regions r ON r.id = o.region GROUP BY r.tier")
-measure("join", operations: queryRuns, engines) { engine in
-    for _ in 0..<queryRuns where engine.run(pick(join, engine), []) != 5 { fail("the join did not give 5 tiers") }
+measure("join", operations: queryRuns, chunks: queryRuns, engines) { engine, _ in
+    if engine.run(pick(join, engine), []) != 5 { fail("the join did not give 5 tiers") }
 }
 
 let (rawBytes, storedBytes) = aegis.tree.dataBytes
 print(String(format: "  Aegis data blocks: %.1f MiB decoded, %.1f MiB stored; block cache hits %d, misses %d",
              Double(rawBytes) / 1048576, Double(storedBytes) / 1048576, aegis.tree.cache.hits, aegis.tree.cache.misses)
-      + "; tables per level " + aegis.tree.levelShape.map { String($0.tables) }.joined(separator: "/"))
+      + "; tables per level " + aegis.tree.levelShape.map { String($0.tables) }.joined(separator: "/")
+      + "; \(aegis.tree.statistics.flushes) flushes (\(aegis.tree.statistics.flushesBelowLevel0) below level 0), \(aegis.tree.statistics.compactions) compactions")
 aegis.close()
 sqlite.close()
 print(String(format: "  on disk: Aegis %.1f MiB, SQLite %.1f MiB", Double(directoryBytes(root + "/aegis")) / 1048576,

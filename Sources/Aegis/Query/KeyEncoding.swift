@@ -17,7 +17,12 @@ public enum KeyEncoding {
         case .null:
             key.append(nullTag)
         case let .integer(number):
-            appendNumber(floor: floorDouble(number), offset: offsetAbove(floorDouble(number), number), to: &key)
+            if number.magnitude <= 1 << 53 {
+                // Exactly a double: no offset.
+                appendNumber(floor: Double(number), offset: 0, to: &key)
+            } else {
+                appendNumber(floor: floorDouble(number), offset: offsetAbove(floorDouble(number), number), to: &key)
+            }
         case let .real(number):
             if number.isNaN {
                 key.append(notANumberTag)
@@ -38,6 +43,7 @@ public enum KeyEncoding {
 
     public static func key(_ values: [SQLValue], descending: [Bool] = []) -> [UInt8] {
         var key: [UInt8] = []
+        key.reserveCapacity(11 * values.count)
         for (index, value) in values.enumerated() {
             append(value, descending: index < descending.count && descending[index], to: &key)
         }

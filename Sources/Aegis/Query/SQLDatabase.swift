@@ -28,19 +28,18 @@ public final class SQLDatabase {
     /// their plans cannot differ with what each happened to count).
     public var fixedRowEstimate: Double?
 
-    /// Each table's shape and bound CHECKs, for the catalog version they were made from.
-    private var writerParts: [UInt32: (version: Int, shape: TableShape, checks: [(text: String, predicate: Expression)])] = [:]
+    /// What writing each table needs, for the catalog version it was made from.
+    private var tableWritings: [UInt32: (version: Int, writing: TableWriting)] = [:]
 
     public init(store: MVCCStore) {
         self.store = store
     }
 
-    func writerParts(_ table: Catalog.Table, _ catalog: Catalog, version: Int) throws(SQLError) -> (TableShape, [(text: String, predicate: Expression)]) {
-        if let cached = writerParts[table.id], cached.version == version { return (cached.shape, cached.checks) }
-        let shape = TableShape(table)
-        let checks = try RowWriter.boundChecks(shape, catalog)
-        writerParts[table.id] = (version, shape, checks)
-        return (shape, checks)
+    func writing(_ table: Catalog.Table, _ catalog: Catalog, version: Int) throws(SQLError) -> TableWriting {
+        if let cached = tableWritings[table.id], cached.version == version { return cached.writing }
+        let writing = try TableWriting(TableShape(table), catalog: catalog)
+        tableWritings[table.id] = (version, writing)
+        return writing
     }
 
     public func session() -> SQLSession { SQLSession(self) }
@@ -115,6 +114,8 @@ public final class PreparedStatement {
     public let statement: Statement
     /// The plan of a SELECT, kept while the catalog does not change.
     var plan: (version: Int, plan: QueryPlan)?
+    /// An INSERT's table and target columns, kept while the catalog does not change.
+    var insertTarget: (version: Int, target: InsertTarget)?
 
     init(source: String, statement: Statement) {
         self.source = source
@@ -138,7 +139,7 @@ public final class PreparedStatement {
 public final class SQLSession {
     public let database: SQLDatabase
     private var transaction: Transaction?
-    private var transactionDeltas: [UInt32: Int] = [:]
+    private var transactionDeltas = RowDeltas()
 
     init(_ database: SQLDatabase) {
         self.database = database
@@ -183,7 +184,7 @@ public final class SQLSession {
         case .begin:
             guard transaction == nil else { throw SQLError(.runtime, "a transaction is already open; COMMIT or ROLLBACK it first") }
             transaction = database.store.begin(.serializable)
-            transactionDeltas = [:]
+            transactionDeltas = RowDeltas()
             return QueryResult()
         case .commit:
             guard let open = transaction else { throw SQLError(.runtime, "there is no open transaction to COMMIT; start one with BEGIN") }
@@ -208,7 +209,7 @@ public final class SQLSession {
             if autocommit {
                 try commit(current, deltas: execution.rowDeltas)
             } else {
-                for table in execution.rowDeltas.keys.sorted() { transactionDeltas[table, default: 0] += execution.rowDeltas[table]! }
+                transactionDeltas.add(execution.rowDeltas)
             }
             return result
         } catch {
@@ -218,13 +219,47 @@ public final class SQLSession {
         }
     }
 
-    private func commit(_ transaction: Transaction, deltas: [UInt32: Int]) throws(SQLError) {
+    private func commit(_ transaction: Transaction, deltas: RowDeltas) throws(SQLError) {
         do {
             let timestamp = try database.store.commit(transaction)
             if transaction.hasWritten(RowLayout.catalogKey) { database.noteCatalogCommit(at: timestamp) }
         } catch {
             throw SQLError(error)
         }
-        for table in deltas.keys.sorted() { database.adjustEstimate(table, by: deltas[table]!) }
+        for (table, delta) in deltas.entries { database.adjustEstimate(table, by: delta) }
+    }
+}
+
+/// An INSERT's table and the column each of its values goes to.
+final class InsertTarget {
+    let writing: TableWriting
+    let columns: [Int]
+    /// Whether its rows come from a plan (not constants and parameters).
+    let planned: Bool
+
+    init(writing: TableWriting, columns: [Int], planned: Bool) {
+        self.writing = writing
+        self.columns = columns
+        self.planned = planned
+    }
+}
+
+/// Rows added (+) and removed (−) per table, for the planner's row estimates: a short
+/// list in table order (a statement writes one table, a transaction a few).
+struct RowDeltas {
+    private(set) var entries: [(table: UInt32, delta: Int)] = []
+
+    mutating func add(_ table: UInt32, _ delta: Int) {
+        guard delta != 0 else { return }
+        let position = entries.firstIndex { $0.table >= table } ?? entries.count
+        if position < entries.count && entries[position].table == table {
+            entries[position].delta += delta
+        } else {
+            entries.insert((table, delta), at: position)
+        }
+    }
+
+    mutating func add(_ other: RowDeltas) {
+        for (table, delta) in other.entries { add(table, delta) }
     }
 }

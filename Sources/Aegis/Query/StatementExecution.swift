@@ -6,7 +6,7 @@ final class StatementExecution {
     let tables: RowSource
     let parameters: [SQLValue]
     let source: String
-    private(set) var rowDeltas: [UInt32: Int] = [:]
+    private(set) var rowDeltas = RowDeltas()
 
     init(database: SQLDatabase, tables: RowSource, parameters: [SQLValue], source: String) {
         self.database = database
@@ -33,7 +33,7 @@ final class StatementExecution {
         case let .explain(inner):
             return QueryResult(columns: ["plan"], rows: try explain(inner, catalog).map { [.text($0)] })
         case let .insert(table, columns, source, onConflict):
-            return QueryResult(rowsAffected: try insert(table, columns, source, onConflict, catalog))
+            return QueryResult(rowsAffected: try insert(table, columns, source, onConflict, catalog, prepared))
         case let .update(table, assignments, filter):
             return QueryResult(rowsAffected: try update(table, assignments, filter, catalog))
         case let .delete(table, filter):
@@ -90,19 +90,20 @@ final class StatementExecution {
         guard let table = catalog.table(name.normalized) else {
             throw SQLError(.name, "there is no table \(name.text)", at: name.position, length: name.text.count)
         }
-        let (shape, checks) = try database.writerParts(table, catalog, version: catalogVersion)
-        return try RowWriter(shape, catalog: catalog, tables: tables, checks: checks)
+        return RowWriter(try database.writing(table, catalog, version: catalogVersion), tables: tables)
     }
 
     private func note(_ writer: RowWriter) {
-        rowDeltas[writer.table.id, default: 0] += writer.rowDelta
+        rowDeltas.add(writer.table.id, writer.rowDelta)
     }
 
-    private func insert(_ name: Name, _ columnNames: [Name], _ source: InsertSource, _ onConflict: OnConflict?,
-                        _ catalog: Catalog) throws(SQLError) -> Int {
-        let writer = try writer(name, catalog)
-        defer { note(writer) }
-        let table = writer.table
+    /// The table an INSERT writes and the column each value goes to, resolved once per
+    /// catalog version and kept on the prepared statement.
+    private func insertTarget(_ name: Name, _ columnNames: [Name], _ source: InsertSource, _ catalog: Catalog,
+                              _ prepared: PreparedStatement) throws(SQLError) -> InsertTarget {
+        if let cached = prepared.insertTarget, cached.version == catalogVersion { return cached.target }
+        let writing = try writer(name, catalog).parts
+        let table = writing.shape.table
         var targets: [Int] = []
         for column in columnNames {
             guard let index = table.columnIndex(column.normalized) else {
@@ -114,22 +115,35 @@ final class StatementExecution {
             targets.append(index)
         }
         if columnNames.isEmpty { targets = Array(table.columns.indices) }
+        let target = InsertTarget(writing: writing, columns: targets, planned: StatementExecution.planned(source))
+        prepared.insertTarget = (catalogVersion, target)
+        return target
+    }
 
-        // The new rows, computed before any is written (INSERT … SELECT may read the table).
+    private func insert(_ name: Name, _ columnNames: [Name], _ source: InsertSource, _ onConflict: OnConflict?,
+                        _ catalog: Catalog, _ prepared: PreparedStatement) throws(SQLError) -> Int {
+        let target = try insertTarget(name, columnNames, source, catalog, prepared)
+        let writer = RowWriter(target.writing, tables: tables)
+        defer { note(writer) }
+        let targets = target.columns
+        let sourcePlanned = target.planned
+        let defaults = target.writing.shape.defaults
+
+        // The new rows (every column, defaults where none is given), computed before any
+        // is written (INSERT … SELECT may read the table).
         lazy var planner = planner(catalog)
         var incoming: [[SQLValue]] = []
-        let sourcePlanned = StatementExecution.planned(source)
         if case let .values(rows) = source, !sourcePlanned {
             // Constants and parameters: evaluated directly, no plan needed.
             let context = EvaluationContext(parameters: parameters)
-            for row in rows {
-                guard row.count == targets.count else {
-                    throw SQLError(.syntax, "table \(table.name) gets \(row.count) values for \(targets.count) columns")
+            incoming.reserveCapacity(rows.count)
+            for values in rows {
+                guard values.count == targets.count else {
+                    throw SQLError(.syntax, "table \(writer.table.name) gets \(values.count) values for \(targets.count) columns")
                 }
-                var values: [SQLValue] = []
-                values.reserveCapacity(row.count)
-                for expression in row { values.append(try Evaluator.evaluate(expression, context)) }
-                incoming.append(values)
+                var row = defaults
+                for position in values.indices { row[targets[position]] = try Evaluator.evaluate(values[position], context) }
+                incoming.append(row)
             }
         } else {
             let plan: QueryPlan
@@ -140,14 +154,18 @@ final class StatementExecution {
                 plan = try planner.plan(select)
             }
             guard plan.columns.count == targets.count else {
-                throw SQLError(.syntax, "table \(table.name) gets \(plan.columns.count) values for \(targets.count) columns")
+                throw SQLError(.syntax, "table \(writer.table.name) gets \(plan.columns.count) values for \(targets.count) columns")
             }
-            incoming = try rows(of: plan)
+            incoming = try rows(of: plan).map { values in
+                var row = defaults
+                for position in values.indices { row[targets[position]] = values[position] }
+                return row
+            }
         }
-
         var upsert: (assignments: [(Int, Expression)], filter: Expression?)?
         var conflictColumns: Set<Int>?
         if let onConflict {
+            let table = writer.table
             if !onConflict.columns.isEmpty {
                 var columns = Set<Int>()
                 for column in onConflict.columns {
@@ -172,14 +190,16 @@ final class StatementExecution {
             }
         }
 
-        let run = upsert == nil && !sourcePlanned
+        // Made only when a CHECK, a subquery or an upsert needs it.
+        lazy var run = upsert == nil && !sourcePlanned
             ? newRun(QueryPlan(root: ValuesNode([]), columns: [], subplans: []))
             : newRun(QueryPlan(root: ValuesNode([]), columns: [], subplans: planner.subplans))
         var affected = 0
-        for values in incoming {
-            var row = writer.shape.defaults
-            for (target, value) in zip(targets, values) { row[target] = value }
-            row = try writer.prepare(row, run)
+        for index in incoming.indices {
+            // Taken out, so the row has one owner and is converted in place.
+            var row: [SQLValue] = []
+            swap(&row, &incoming[index])
+            try writer.prepare(&row, run)
             let key = try writer.newKey(for: row)
             guard let onConflict, let conflict = try writer.conflict(row, key: key) else {
                 try writer.insert(row, key: key)
@@ -187,7 +207,7 @@ final class StatementExecution {
                 continue
             }
             if let conflictColumns, Set(conflict.columns) != conflictColumns {
-                throw RowWriter.describe(conflict, in: table)
+                throw RowWriter.describe(conflict, in: writer.table)
             }
             guard case .doUpdate = onConflict.action, let upsert else { continue }
             guard let existing = try writer.existing(conflict.existingKey) else { continue }
@@ -195,7 +215,8 @@ final class StatementExecution {
             guard try run.holds(upsert.filter, both) else { continue }
             var updated = existing
             for (index, expression) in upsert.assignments { updated[index] = try run.evaluate(expression, both) }
-            try writer.update(existing, key: conflict.existingKey, to: try writer.prepare(updated, run))
+            try writer.prepare(&updated, run)
+            try writer.update(existing, key: conflict.existingKey, to: updated)
             affected += 1
         }
         return affected
@@ -268,7 +289,8 @@ final class StatementExecution {
         for (key, old) in found {
             var new = old
             for (index, expression) in bound { new[index] = try run.evaluate(expression, old) }
-            try writer.update(old, key: key, to: try writer.prepare(new, run))
+            try writer.prepare(&new, run)
+            try writer.update(old, key: key, to: new)
         }
         return found.count
     }
@@ -320,9 +342,9 @@ final class StatementExecution {
                 // Rows already there must pass the new column's CHECK with its default.
                 let shape = TableShape(table)
                 let scan = TableScanNode(shape, alias: table.name, access: .full, filter: nil, estimatedRows: 1)
-                let writer = try RowWriter(shape, catalog: changed, tables: tables)
+                let writer = RowWriter(try TableWriting(shape, catalog: changed), tables: tables)
                 let run = newRun(QueryPlan(root: scan, columns: [], subplans: []))
-                for (_, row) in try collect(scan, run) { _ = try writer.prepare(row, run) }
+                for (_, var row) in try collect(scan, run) { try writer.prepare(&row, run) }
             }
         default:
             break

@@ -24,6 +24,8 @@ public final class LSMTree {
         public var compactionBytesRead = 0
         public var compactionBytesWritten = 0
         public var flushes = 0
+        /// Flushes whose table went below level 0 (it overlapped nothing there).
+        public var flushesBelowLevel0 = 0
         public var compactions = 0
         public var versionsDropped = 0
 
@@ -271,7 +273,14 @@ public final class LSMTree {
             written = try writeTables(from: cursor, splitting: false, dropTombstones: false)
             try StorageError.wrapDisk { () throws(DiskError) in try disk.syncDirectory() }
             var next = manifest
-            next.levels[0].insert(contentsOf: written, at: 0)
+            let level = flushLevel(for: written)
+            if level == 0 {
+                next.levels[0].insert(contentsOf: written, at: 0)
+            } else {
+                next.levels[level].append(contentsOf: written)
+                next.levels[level].sort { compareBytes($0.smallestKey, $1.smallestKey) < 0 }
+                statistics.flushesBelowLevel0 += 1
+            }
             next.walFramesCovered = covered
             next.tablesTimestampMax = max(next.tablesTimestampMax, memtable.timestampMax)
             next.nextFileNumber = nextFileNumber
@@ -289,6 +298,33 @@ public final class LSMTree {
         statistics.walBytesWritten = wal.bytesWritten
         statistics.flushBytesWritten += flushedBytes
         try compactIfNeeded()
+    }
+
+    /// The deepest level a flush may place its table in.
+    static let flushLevelMax = 2
+
+    /// Where a flushed table goes. Level 0, unless its keys overlap nothing in level 0:
+    /// then as deep as level `flushLevelMax` while they overlap nothing down to that
+    /// level, and the level below it holds at most ten tables' worth of overlapping
+    /// bytes (so compacting it later stays cheap). A sequential load then lands in
+    /// the sorted levels directly instead of being rewritten by a compaction that only
+    /// moves it. Every version of a key in a shallower level stays newer than those
+    /// below, because the table only passes levels that hold none of its keys.
+    private func flushLevel(for tables: [TableMeta]) -> Int {
+        guard !tables.isEmpty else { return 0 }
+        let (low, high) = LSMTree.range(tables)
+        let levels = manifest.levels
+        guard !levels[0].contains(where: { $0.overlaps(low, high) }) else { return 0 }
+        var level = 0
+        while level < LSMTree.flushLevelMax, level + 1 < levels.count {
+            if levels[level + 1].contains(where: { $0.overlaps(low, high) }) { break }
+            if level + 2 < levels.count {
+                let below = levels[level + 2].reduce(0) { $0 + ($1.overlaps(low, high) ? $1.fileBytes : 0) }
+                if below > 10 * options.tableBytesTarget { break }
+            }
+            level += 1
+        }
+        return level
     }
 
     private func nextMemtableSeed() -> UInt64 {

@@ -170,6 +170,8 @@ public final class Memtable {
     /// (with its timestamp and value, nil for a tombstone) or nil when there is none.
     public func get(_ key: [UInt8], at timestamp: Timestamp) -> Version? {
         key.withUnsafeBytes { raw in
+            // Past the last key (a sequential load checking its next key): no search.
+            guard let last = tails[0], compareRaw(Memtable.keyPointer(last), raw) >= 0 else { return nil }
             guard let node = seekNode(raw, timestamp, before: nil),
                   compareRaw(Memtable.keyPointer(node), raw) == 0 else { return nil }
             return Version(timestamp: Memtable.timestamp(node), value: Memtable.value(node))

@@ -138,9 +138,14 @@ public final class Transaction {
     /// hashing. Sorted once, and only when a commit must be validated against them.
     private var readKeys: [[UInt8]] = []
     private var readKeysSorted = 0
-    /// While a statement runs: how to take back each write it buffered (SQL statements
-    /// are atomic inside a transaction). `previous` nil: the write appended an entry.
-    private var undoLog: [(position: Int, previous: [UInt8]??)]?
+    /// While a statement runs (`inStatement`): how to take back each write it buffered
+    /// (SQL statements are atomic inside a transaction). `previous` nil: the write
+    /// appended an entry. Emptied, not freed, between statements.
+    private var undoLog: [(position: Int, previous: [UInt8]??)] = []
+    private var inStatement = false
+    /// The key `noteRead` recorded last: a statement that notes the same key (the SQL
+    /// catalog) records it once, however many other reads come between.
+    private var lastNoted: [UInt8]?
     private var readRanges: [(start: [UInt8], end: [UInt8]?)] = []
 
     init(store: MVCCStore, id: UInt64, isolation: IsolationLevel, start: Timestamp) {
@@ -166,15 +171,19 @@ public final class Transaction {
         return low < entries.count && entries[low].key == key ? low : nil
     }
 
+    private func logUndo(_ position: Int, _ previous: [UInt8]??) {
+        if inStatement { undoLog.append((position, previous)) }
+    }
+
     private func buffer(_ key: [UInt8], _ value: [UInt8]?) {
         if ascending {
             if entries.isEmpty || compareBytes(entries[entries.count - 1].key, key) < 0 {
-                undoLog?.append((entries.count, nil))
+                logUndo(entries.count, nil)
                 entries.append(KeyWrite(key: key, value: value))
                 return
             }
             if let found = position(of: key) {
-                undoLog?.append((found, .some(entries[found].value)))
+                logUndo(found, .some(entries[found].value))
                 entries[found].value = value
                 return
             }
@@ -182,10 +191,10 @@ public final class Transaction {
             for (position, entry) in entries.enumerated() { index[entry.key] = position }
         }
         if let found = index[key] {
-            undoLog?.append((found, .some(entries[found].value)))
+            logUndo(found, .some(entries[found].value))
             entries[found].value = value
         } else {
-            undoLog?.append((entries.count, nil))
+            logUndo(entries.count, nil)
             index[key] = entries.count
             entries.append(KeyWrite(key: key, value: value))
         }
@@ -193,20 +202,22 @@ public final class Transaction {
 
     /// Marks the start of a statement whose writes `undoStatement()` can take back.
     public func beginStatement() {
-        undoLog = []
+        undoLog.removeAll(keepingCapacity: true)
+        inStatement = true
     }
 
     /// Keeps the running statement's writes.
     public func endStatement() {
-        undoLog = nil
+        undoLog.removeAll(keepingCapacity: true)
+        inStatement = false
     }
 
     /// Takes back every write since `beginStatement()` (newest first), leaving the
     /// transaction as it was before the statement. Its reads stay recorded: validating
     /// more than was needed is safe.
     public func undoStatement() {
-        guard let log = undoLog else { return }
-        for (position, previous) in log.reversed() {
+        guard inStatement else { return }
+        for (position, previous) in undoLog.reversed() {
             if let previous {
                 entries[position].value = previous
             } else {
@@ -215,7 +226,7 @@ public final class Transaction {
                 if !ascending { index[removed.key] = nil }
             }
         }
-        undoLog = nil
+        endStatement()
     }
 
     public func get(_ key: [UInt8]) throws(StorageError) -> [UInt8]? {
@@ -228,7 +239,9 @@ public final class Transaction {
     /// Records a read of `key` whose value the caller already knows (it has not changed
     /// since this transaction's snapshot), so serializable validation still covers it.
     public func noteRead(_ key: [UInt8]) {
-        if isolation == .serializable { recordRead(key) }
+        guard isolation == .serializable, lastNoted != key else { return }
+        lastNoted = key
+        recordRead(key)
     }
 
     /// Whether this transaction has written `key`.
