@@ -265,13 +265,23 @@ final class ProjectNode: PlanNode {
         estimatedRows = source.estimatedRows
     }
 
+    /// Whether the source, a table scan, gives the projected rows itself.
+    private var projectedBySource = false
+
     override func open(_ run: QueryRun) throws(SQLError) {
         self.run = run
+        // Plain columns of an unfiltered table scan, each once: the scan decodes just
+        // those, in this order, and no row is built twice.
+        if !projectedBySource, let columns, let scan = source as? TableScanNode, scan.filter == nil, Set(columns).count == columns.count {
+            scan.projection = columns
+            projectedBySource = true
+        }
         try source.open(run)
     }
 
     override func next() throws(SQLError) -> [SQLValue]? {
         guard let run, let row = try source.next() else { return nil }
+        if projectedBySource { return row }
         if let columns {
             var projected: [SQLValue] = []
             projected.reserveCapacity(columns.count)

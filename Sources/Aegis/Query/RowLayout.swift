@@ -87,44 +87,72 @@ public enum RowLayout {
 
     /// The row in `raw`, or nil when the bytes do not decode (every read is bounds-checked).
     private static func decode(raw: UnsafeRawBufferPointer, needed: [Bool]?) -> [SQLValue]? {
-        let end = raw.count
-        guard let (count, first) = Varint.read(raw, 0, end: end), count <= UInt64(end) else { return nil }
+        guard let (count, first) = Varint.read(raw, 0, end: raw.count), count <= UInt64(raw.count) else { return nil }
         var offset = first
         var row: [SQLValue] = []
         row.reserveCapacity(Int(count))
         for position in 0..<Int(count) {
-            guard offset < end else { return nil }
-            let tag = raw[offset]
-            offset += 1
             let wanted = needed.map { position >= $0.count || $0[position] } ?? true
-            switch tag {
-            case nullTag:
-                row.append(.null)
-            case integerTag:
-                guard let (zigzag, after) = Varint.read(raw, offset, end: end) else { return nil }
-                offset = after
-                row.append(wanted ? .integer(Int64(bitPattern: zigzag >> 1) ^ -Int64(bitPattern: zigzag & 1)) : .null)
-            case realTag:
-                guard end - offset >= 8 else { return nil }
-                let bits = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
-                offset += 8
-                row.append(wanted ? .real(Double(bitPattern: bits)) : .null)
-            case textTag, blobTag:
-                guard let (length, after) = Varint.read(raw, offset, end: end), length <= UInt64(end - after) else { return nil }
-                let bytes = UnsafeRawBufferPointer(rebasing: raw[after..<(after + Int(length))])
-                offset = after + Int(length)
-                if !wanted {
-                    row.append(.null)
-                } else if tag == textTag {
-                    row.append(.text(String(decoding: bytes, as: UTF8.self)))
-                } else {
-                    row.append(.blob(Array(bytes)))
-                }
-            default:
-                return nil
-            }
+            guard let value = readValue(raw, &offset, wanted: wanted) else { return nil }
+            row.append(value)
         }
-        return offset == end ? row : nil
+        return offset == raw.count ? row : nil
+    }
+
+    /// Some of a stored row's values, placed as a projection wants them: the value of
+    /// stored position `p` goes to `row[slots[p]]` (no slot, or a negative one: not
+    /// built), in a row of `width` values that starts all NULL. Also gives how many
+    /// values the row stores (a row stored before an ADD COLUMN has fewer). Damaged
+    /// bytes are a storage error, never a crash.
+    static func decode(_ stored: ArraySlice<UInt8>, slots: [Int], width: Int) throws(SQLError) -> (row: [SQLValue], storedCount: Int) {
+        let decoded = stored.withUnsafeBytes { raw -> (row: [SQLValue], storedCount: Int)? in
+            guard let (count, first) = Varint.read(raw, 0, end: raw.count), count <= UInt64(raw.count) else { return nil }
+            var offset = first
+            // (Appended, not `init(repeating:count:)`, which looks up generic metadata
+            // on every call here.)
+            var row: [SQLValue] = []
+            row.reserveCapacity(width)
+            for _ in 0..<width { row.append(.null) }
+            for position in 0..<Int(count) {
+                let slot = position < slots.count ? slots[position] : -1
+                guard let value = readValue(raw, &offset, wanted: slot >= 0) else { return nil }
+                if slot >= 0 { row[slot] = value }
+            }
+            return offset == raw.count ? (row, Int(count)) : nil
+        }
+        guard let decoded else { throw SQLError(.storage, "a stored row does not decode; the data is damaged") }
+        return decoded
+    }
+
+    /// The value at `offset`, moving past it; nil when the bytes there do not decode.
+    /// An unwanted value is skipped and comes back NULL, never built.
+    @inline(__always)
+    private static func readValue(_ raw: UnsafeRawBufferPointer, _ offset: inout Int, wanted: Bool) -> SQLValue? {
+        let end = raw.count
+        guard offset < end else { return nil }
+        let tag = raw[offset]
+        offset += 1
+        switch tag {
+        case nullTag:
+            return .null
+        case integerTag:
+            guard let (zigzag, after) = Varint.read(raw, offset, end: end) else { return nil }
+            offset = after
+            return wanted ? .integer(Int64(bitPattern: zigzag >> 1) ^ -Int64(bitPattern: zigzag & 1)) : .null
+        case realTag:
+            guard end - offset >= 8 else { return nil }
+            let bits = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
+            offset += 8
+            return wanted ? .real(Double(bitPattern: bits)) : .null
+        case textTag, blobTag:
+            guard let (length, after) = Varint.read(raw, offset, end: end), length <= UInt64(end - after) else { return nil }
+            let bytes = UnsafeRawBufferPointer(rebasing: raw[after..<(after + Int(length))])
+            offset = after + Int(length)
+            if !wanted { return .null }
+            return tag == textTag ? .text(String(decoding: bytes, as: UTF8.self)) : .blob(Array(bytes))
+        default:
+            return nil
+        }
     }
 
     private static func appendVarint(_ value: UInt64, to bytes: inout [UInt8]) {

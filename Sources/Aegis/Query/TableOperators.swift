@@ -47,8 +47,24 @@ struct TableShape {
     func row(from bytes: ArraySlice<UInt8>, needed: [Bool]? = nil) throws(SQLError) -> [SQLValue] {
         var row = try RowLayout.decode(bytes, needed: needed)
         if row.count < defaults.count { row.append(contentsOf: defaults[row.count...]) }
-        guard row.count == defaults.count else { throw SQLError(.storage, "a stored row of \(table.name) has \(row.count) values for \(defaults.count) columns; the data is damaged") }
+        guard row.count == defaults.count else { throw damaged(storedCount: row.count) }
         return row
+    }
+
+    /// Columns `projection` of the row, in that order (`slots`: each stored column's
+    /// place in it, -1 for none).
+    func row(from bytes: ArraySlice<UInt8>, projection: [Int], slots: [Int]) throws(SQLError) -> [SQLValue] {
+        var (row, storedCount) = try RowLayout.decode(bytes, slots: slots, width: projection.count)
+        if storedCount < defaults.count {
+            // Stored before an ADD COLUMN: the newer columns take their defaults.
+            for (slot, column) in projection.enumerated() where column >= storedCount { row[slot] = defaults[column] }
+        }
+        guard storedCount <= defaults.count else { throw damaged(storedCount: storedCount) }
+        return row
+    }
+
+    private func damaged(storedCount: Int) -> SQLError {
+        SQLError(.storage, "a stored row of \(table.name) has \(storedCount) values for \(defaults.count) columns; the data is damaged")
     }
 }
 
@@ -179,6 +195,18 @@ final class TableScanNode: PlanNode {
     }
     /// Which columns the query reads (nil: all); the others are not decoded.
     var neededColumns: [Bool]?
+    /// Set by a projection of plain columns above an unfiltered scan: rows come out as
+    /// just these columns, in this order, decoded straight from the stored bytes.
+    var projection: [Int]? {
+        didSet {
+            projectionSlots = []
+            guard let projection else { return }
+            projectionSlots = [Int](repeating: -1, count: shape.defaults.count)
+            for (slot, column) in projection.enumerated() { projectionSlots[column] = slot }
+        }
+    }
+    /// For each stored column, its place in the projected row (-1: not read).
+    private var projectionSlots: [Int] = []
     /// For EXPLAIN: the names of the probe row's values (an index join's outer row).
     var probeNames: [String] = []
     override var outputNames: [String] { shape.table.columns.map { alias + "." + $0.name } }
@@ -259,6 +287,7 @@ final class TableScanNode: PlanNode {
             } else {
                 bytes = value
             }
+            if let projection { return try shape.row(from: bytes, projection: projection, slots: projectionSlots) }
             let row = try shape.row(from: bytes, needed: neededColumns)
             if try run.holds(filter, row) { return row }
         }

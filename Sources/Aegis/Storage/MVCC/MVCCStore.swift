@@ -202,13 +202,13 @@ public final class Transaction {
 
     /// Marks the start of a statement whose writes `undoStatement()` can take back.
     public func beginStatement() {
-        undoLog.removeAll(keepingCapacity: true)
+        if !undoLog.isEmpty { undoLog.removeAll(keepingCapacity: true) }
         inStatement = true
     }
 
     /// Keeps the running statement's writes.
     public func endStatement() {
-        undoLog.removeAll(keepingCapacity: true)
+        if !undoLog.isEmpty { undoLog.removeAll(keepingCapacity: true) }
         inStatement = false
     }
 
