@@ -262,6 +262,28 @@ func sampleRow(_ index: Int) -> [UInt8] {
         let falsePositives = (0..<10_000).filter { BloomFilter.mayContain(filter, hash: BloomFilter.hash(bytes("other-\($0)"))) }.count
         #expect(falsePositives < 200, "\(falsePositives) false positives in 10,000 (about 1% expected)")
     }
+
+    /// The filter's bits are part of the table format: they stay those of the
+    /// definition (probe i sets bit (low + i × step) mod bits), however it is computed.
+    @Test func bitsFollowTheStoredFormat() {
+        var random = TestRandom(seed: 5)
+        for keyCount in [1, 7, 64, 1000, 4099] {
+            let hashes = (0..<keyCount).map { _ in random.next() }
+            for bitsPerKey in [1, 6, 10, 23] {
+                let probes = UInt64(min(30, max(1, Int(Double(bitsPerKey) * 0.69))))
+                let byteCount = (max(64, keyCount * bitsPerKey) + 7) / 8
+                var expected = [UInt8](repeating: 0, count: byteCount + 1)
+                for hash in hashes {
+                    for probe in 0..<probes {
+                        let bit = Int(((hash & 0xFFFF_FFFF) &+ probe &* ((hash >> 32) | 1)) % UInt64(byteCount * 8))
+                        expected[bit >> 3] |= 1 << UInt8(bit & 7)
+                    }
+                }
+                expected[byteCount] = UInt8(probes)
+                #expect(BloomFilter.build(hashes: hashes, bitsPerKey: bitsPerKey) == expected, "\(keyCount) keys at \(bitsPerKey) bits")
+            }
+        }
+    }
 }
 
 @Suite struct MemtableTests {

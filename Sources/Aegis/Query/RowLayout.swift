@@ -41,8 +41,16 @@ public enum RowLayout {
     private static let nullTag: UInt8 = 0, integerTag: UInt8 = 1, realTag: UInt8 = 2, textTag: UInt8 = 3, blobTag: UInt8 = 4
 
     static func encode(_ row: [SQLValue]) -> [UInt8] {
+        var capacity = 10 * row.count + 2
+        for value in row {
+            switch value {
+            case let .text(text): capacity += text.utf8.count
+            case let .blob(blob): capacity += blob.count
+            default: break
+            }
+        }
         var bytes: [UInt8] = []
-        bytes.reserveCapacity(row.count * 9)
+        bytes.reserveCapacity(capacity)
         appendVarint(UInt64(row.count), to: &bytes)
         for value in row {
             switch value {
@@ -58,7 +66,8 @@ public enum RowLayout {
             case let .text(text):
                 bytes.append(textTag)
                 appendVarint(UInt64(text.utf8.count), to: &bytes)
-                bytes.append(contentsOf: text.utf8)
+                var text = text
+                text.withUTF8 { bytes.append(contentsOf: $0) }
             case let .blob(blob):
                 bytes.append(blobTag)
                 appendVarint(UInt64(blob.count), to: &bytes)

@@ -26,7 +26,9 @@ final class RowWriter {
     /// The row as stored: each value converted by its column's affinity, then checked.
     /// `run` evaluates CHECKs; it is asked for only when the table has some.
     func prepare(_ row: inout [SQLValue], _ run: @autoclosure () -> QueryRun) throws(SQLError) {
-        for index in row.indices { row[index] = parts.shape.affinities[index].apply(row[index]) }
+        for index in row.indices where !parts.shape.affinities[index].keeps(row[index]) {
+            row[index] = parts.shape.affinities[index].apply(row[index])
+        }
         for index in parts.notNullColumns where row[index].isNull {
             throw SQLError(.constraint, "NOT NULL constraint failed: \(table.name).\(table.columns[index].name) cannot be NULL")
         }

@@ -236,11 +236,14 @@ final class InsertTarget {
     let columns: [Int]
     /// Whether its rows come from a plan (not constants and parameters).
     let planned: Bool
+    /// Whether it gives every column, in the table's order.
+    let coversTableInOrder: Bool
 
     init(writing: TableWriting, columns: [Int], planned: Bool) {
         self.writing = writing
         self.columns = columns
         self.planned = planned
+        coversTableInOrder = columns == Array(writing.shape.defaults.indices)
     }
 }
 
@@ -252,7 +255,9 @@ struct RowDeltas {
     mutating func add(_ table: UInt32, _ delta: Int) {
         guard delta != 0 else { return }
         let position = entries.firstIndex { $0.table >= table } ?? entries.count
-        if position < entries.count && entries[position].table == table {
+        if position == entries.count {
+            entries.append((table, delta))
+        } else if entries[position].table == table {
             entries[position].delta += delta
         } else {
             entries.insert((table, delta), at: position)

@@ -126,26 +126,14 @@ final class StatementExecution {
         let writer = RowWriter(target.writing, tables: tables)
         defer { note(writer) }
         let targets = target.columns
-        let sourcePlanned = target.planned
         let defaults = target.writing.shape.defaults
-
-        // The new rows (every column, defaults where none is given), computed before any
-        // is written (INSERT … SELECT may read the table).
         lazy var planner = planner(catalog)
-        var incoming: [[SQLValue]] = []
-        if case let .values(rows) = source, !sourcePlanned {
-            // Constants and parameters: evaluated directly, no plan needed.
-            let context = EvaluationContext(parameters: parameters)
-            incoming.reserveCapacity(rows.count)
-            for values in rows {
-                guard values.count == targets.count else {
-                    throw SQLError(.syntax, "table \(writer.table.name) gets \(values.count) values for \(targets.count) columns")
-                }
-                var row = defaults
-                for position in values.indices { row[targets[position]] = try Evaluator.evaluate(values[position], context) }
-                incoming.append(row)
-            }
-        } else {
+
+        // Rows from a plan (INSERT … SELECT, or VALUES with subqueries) are all computed
+        // before any is written: the plan may read the table. Constants and parameters
+        // cannot, so those rows are evaluated and written one at a time.
+        var planned: [[SQLValue]] = []
+        if target.planned {
             let plan: QueryPlan
             switch source {
             case let .values(rows):
@@ -156,12 +144,11 @@ final class StatementExecution {
             guard plan.columns.count == targets.count else {
                 throw SQLError(.syntax, "table \(writer.table.name) gets \(plan.columns.count) values for \(targets.count) columns")
             }
-            incoming = try rows(of: plan).map { values in
-                var row = defaults
-                for position in values.indices { row[targets[position]] = values[position] }
-                return row
-            }
+            planned = try rows(of: plan)
+        } else if case let .values(rows) = source, let wrong = rows.first(where: { $0.count != targets.count }) {
+            throw SQLError(.syntax, "table \(writer.table.name) gets \(wrong.count) values for \(targets.count) columns")
         }
+
         var upsert: (assignments: [(Int, Expression)], filter: Expression?)?
         var conflictColumns: Set<Int>?
         if let onConflict {
@@ -191,33 +178,55 @@ final class StatementExecution {
         }
 
         // Made only when a CHECK, a subquery or an upsert needs it.
-        lazy var run = upsert == nil && !sourcePlanned
+        lazy var run = upsert == nil && !target.planned
             ? newRun(QueryPlan(root: ValuesNode([]), columns: [], subplans: []))
             : newRun(QueryPlan(root: ValuesNode([]), columns: [], subplans: planner.subplans))
         var affected = 0
-        for index in incoming.indices {
-            // Taken out, so the row has one owner and is converted in place.
-            var row: [SQLValue] = []
-            swap(&row, &incoming[index])
+        /// Writes one new row (every column): converted, checked, inserted or upserted.
+        func write(_ row: inout [SQLValue]) throws(SQLError) {
             try writer.prepare(&row, run)
             let key = try writer.newKey(for: row)
             guard let onConflict, let conflict = try writer.conflict(row, key: key) else {
                 try writer.insert(row, key: key)
                 affected += 1
-                continue
+                return
             }
             if let conflictColumns, Set(conflict.columns) != conflictColumns {
                 throw RowWriter.describe(conflict, in: writer.table)
             }
-            guard case .doUpdate = onConflict.action, let upsert else { continue }
-            guard let existing = try writer.existing(conflict.existingKey) else { continue }
+            guard case .doUpdate = onConflict.action, let upsert else { return }
+            guard let existing = try writer.existing(conflict.existingKey) else { return }
             let both = existing + row
-            guard try run.holds(upsert.filter, both) else { continue }
+            guard try run.holds(upsert.filter, both) else { return }
             var updated = existing
             for (index, expression) in upsert.assignments { updated[index] = try run.evaluate(expression, both) }
             try writer.prepare(&updated, run)
             try writer.update(existing, key: conflict.existingKey, to: updated)
             affected += 1
+        }
+
+        if target.planned {
+            for index in planned.indices {
+                var row = defaults
+                for (position, value) in planned[index].enumerated() { row[targets[position]] = value }
+                planned[index] = []
+                try write(&row)
+            }
+        } else if case let .values(rows) = source {
+            let context = EvaluationContext(parameters: parameters)
+            for values in rows {
+                // Built by appending: copying `defaults` and changing the copy costs a
+                // generic copy-on-write per row.
+                var row: [SQLValue] = []
+                row.reserveCapacity(defaults.count)
+                if target.coversTableInOrder {
+                    for value in values { row.append(try Evaluator.evaluate(value, context)) }
+                } else {
+                    for value in defaults { row.append(value) }
+                    for position in values.indices { row[targets[position]] = try Evaluator.evaluate(values[position], context) }
+                }
+                try write(&row)
+            }
         }
         return affected
     }

@@ -92,6 +92,15 @@ enum ColumnAffinity: Sendable {
     }
 
     /// The value as the column stores it.
+    /// Whether `apply` leaves `value` as it is (answered without building anything).
+    @inline(__always)
+    func keeps(_ value: SQLValue) -> Bool {
+        switch (self, value) {
+        case (.none, _), (_, .null), (.integer, .integer), (.numeric, .integer), (.real, .real), (.text, .text): return true
+        default: return false
+        }
+    }
+
     func apply(_ value: SQLValue) -> SQLValue {
         switch self {
         case .none:

@@ -66,6 +66,8 @@ public final class LSMTree {
     private var manifest: Manifest
     /// Open tables by file number; a table is opened on first use. Lookup only.
     private var readers: [UInt64: TableReader] = [:]
+    /// The reader `reader(_:)` gave last (one of `readers`).
+    private var lastReader: TableReader?
     private var nextFileNumber: UInt64
     public private(set) var lastTimestamp: Timestamp = 0
     /// Everything at or below it survives a crash.
@@ -532,6 +534,7 @@ public final class LSMTree {
         }
         for table in inputs {
             readers[table.fileNumber] = nil
+            if lastReader?.meta.fileNumber == table.fileNumber { lastReader = nil }
             cache.removeAll(file: table.fileNumber)
             try removeObsolete(table.name)
             statistics.compactionBytesRead += table.fileBytes
@@ -543,11 +546,17 @@ public final class LSMTree {
     // MARK: reading
 
     func reader(_ table: TableMeta) throws(StorageError) -> TableReader {
-        if let open = readers[table.fileNumber] { return open }
+        // Point reads of a sequential load ask for the same table again and again.
+        if let last = lastReader, last.meta.fileNumber == table.fileNumber { return last }
+        if let open = readers[table.fileNumber] {
+            lastReader = open
+            return open
+        }
         let opened = try TableReader.open(disk: disk, meta: table, cache: cache,
                                           verifyChecksums: !options.mutations.contains(.storageIgnoreBlockChecksum))
         opened.context = codecContext
         readers[table.fileNumber] = opened
+        lastReader = opened
         return opened
     }
 
@@ -555,12 +564,14 @@ public final class LSMTree {
     /// or nil when it has none.
     public func get(_ key: [UInt8], at timestamp: Timestamp) throws(StorageError) -> Version? {
         if let version = memtable.get(key, at: timestamp) { return version }
-        let hash = BloomFilter.hash(key)
-        for table in manifest.levels[0] where compareBytes(key, table.smallestKey) >= 0 && compareBytes(key, table.largestKey) <= 0 {
+        // Hashed for the Bloom filters only once some table's range holds the key.
+        lazy var hash = BloomFilter.hash(key)
+        let levels = manifest.levels
+        for table in levels[0] where compareBytes(key, table.smallestKey) >= 0 && compareBytes(key, table.largestKey) <= 0 {
             if let version = try reader(table).get(key, hash: hash, at: timestamp) { return version }
         }
-        for level in 1..<manifest.levels.count {
-            let tables = manifest.levels[level]
+        for level in 1..<levels.count {
+            let tables = levels[level]
             var low = 0
             var high = tables.count
             while low < high {
@@ -642,6 +653,7 @@ public final class LSMTree {
     /// Closes every table file. The tree is unusable afterwards.
     public func close() {
         readers.removeAll()
+        lastReader = nil
         failure = "the store was closed"
     }
 

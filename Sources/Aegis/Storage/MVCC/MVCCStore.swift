@@ -12,6 +12,8 @@
 /// commits, so no reader can observe a write that a crash could still take back.
 public final class MVCCStore {
     public let backend: any StorageBackend
+    /// The backend's limits (fixed when it opens), checked at every buffered write.
+    let limits: StorageLimits
     /// The newest commit a new snapshot sees (synced).
     public private(set) var visibleTimestamp: Timestamp
     private var nextTimestamp: Timestamp
@@ -25,6 +27,7 @@ public final class MVCCStore {
 
     public init(backend: any StorageBackend) {
         self.backend = backend
+        limits = backend.limits
         visibleTimestamp = backend.lastTimestamp
         nextTimestamp = backend.lastTimestamp + 1
         backend.lowWater = visibleTimestamp
@@ -139,9 +142,11 @@ public final class Transaction {
     private var readKeys: [[UInt8]] = []
     private var readKeysSorted = 0
     /// While a statement runs (`inStatement`): how to take back each write it buffered
-    /// (SQL statements are atomic inside a transaction). `previous` nil: the write
-    /// appended an entry. Emptied, not freed, between statements.
+    /// (SQL statements are atomic inside a transaction), the first `undoCount` entries.
+    /// `previous` nil: the write appended an entry. Its slots are reused by the next
+    /// statement, not freed.
     private var undoLog: [(position: Int, previous: [UInt8]??)] = []
+    private var undoCount = 0
     private var inStatement = false
     /// The key `noteRead` recorded last: a statement that notes the same key (the SQL
     /// catalog) records it once, however many other reads come between.
@@ -172,7 +177,9 @@ public final class Transaction {
     }
 
     private func logUndo(_ position: Int, _ previous: [UInt8]??) {
-        if inStatement { undoLog.append((position, previous)) }
+        guard inStatement else { return }
+        if undoCount < undoLog.count { undoLog[undoCount] = (position, previous) } else { undoLog.append((position, previous)) }
+        undoCount += 1
     }
 
     private func buffer(_ key: [UInt8], _ value: [UInt8]?) {
@@ -202,14 +209,16 @@ public final class Transaction {
 
     /// Marks the start of a statement whose writes `undoStatement()` can take back.
     public func beginStatement() {
-        if !undoLog.isEmpty { undoLog.removeAll(keepingCapacity: true) }
+        undoCount = 0
         inStatement = true
     }
 
     /// Keeps the running statement's writes.
     public func endStatement() {
-        if !undoLog.isEmpty { undoLog.removeAll(keepingCapacity: true) }
+        undoCount = 0
         inStatement = false
+        // A big statement's old values are let go of, not kept for reuse.
+        if undoLog.count > 1024 { undoLog = [] }
     }
 
     /// Takes back every write since `beginStatement()` (newest first), leaving the
@@ -217,7 +226,7 @@ public final class Transaction {
     /// more than was needed is safe.
     public func undoStatement() {
         guard inStatement else { return }
-        for (position, previous) in undoLog.reversed() {
+        for (position, previous) in undoLog[..<undoCount].reversed() {
             if let previous {
                 entries[position].value = previous
             } else {
@@ -249,13 +258,13 @@ public final class Transaction {
 
     public func put(_ key: [UInt8], _ value: [UInt8]) throws(StorageError) {
         try checkRunning()
-        try store.backend.limits.check(key: key, value: value)
+        try store.limits.check(key: key, value: value)
         buffer(key, value)
     }
 
     public func delete(_ key: [UInt8]) throws(StorageError) {
         try checkRunning()
-        try store.backend.limits.check(key: key, value: nil)
+        try store.limits.check(key: key, value: nil)
         buffer(key, nil)
     }
 
