@@ -9,11 +9,13 @@ public final class Arena {
     /// The size of an ordinary chunk. A request above a quarter of it gets a chunk of
     /// its own, so a large value wastes at most a quarter chunk of the current one.
     public let chunkBytes: Int
+    // Touched for every memtable entry, by this class's own methods alone, one call at
+    // a time: Swift's dynamic exclusivity checks are left out here.
     private var chunks: [(start: UnsafeMutableRawPointer, bytes: Int)] = []
-    private var cursor: UnsafeMutableRawPointer?
-    private var remaining = 0
+    @exclusivity(unchecked) private var cursor: UnsafeMutableRawPointer?
+    @exclusivity(unchecked) private var remaining = 0
     public private(set) var bytesReserved = 0
-    public private(set) var bytesUsed = 0
+    @exclusivity(unchecked) public private(set) var bytesUsed = 0
 
     public init(chunkBytes: Int = 64 * 1024) {
         precondition(chunkBytes >= 256, "an arena chunk must be at least 256 bytes")

@@ -238,11 +238,15 @@ final class InsertTarget {
     let planned: Bool
     /// Whether it gives every column, in the table's order.
     let coversTableInOrder: Bool
+    /// Rows of constants and parameters (nil when the rows come from a plan), each
+    /// with one value per target column.
+    let valueRows: [[Expression]]?
 
-    init(writing: TableWriting, columns: [Int], planned: Bool) {
+    init(writing: TableWriting, columns: [Int], planned: Bool, valueRows: [[Expression]]?) {
         self.writing = writing
         self.columns = columns
         self.planned = planned
+        self.valueRows = valueRows
         coversTableInOrder = columns == Array(writing.shape.defaults.indices)
     }
 }

@@ -33,6 +33,11 @@ final class StatementExecution {
         case let .explain(inner):
             return QueryResult(columns: ["plan"], rows: try explain(inner, catalog).map { [.text($0)] })
         case let .insert(table, columns, source, onConflict):
+            // Rows of constants and parameters, no ON CONFLICT, table and columns known
+            // from an earlier run: the statement's parts are not taken apart again.
+            if let cached = prepared.insertTarget, cached.version == version, let rows = cached.target.valueRows, onConflict == nil {
+                return QueryResult(rowsAffected: try insertValues(rows, cached.target))
+            }
             return QueryResult(rowsAffected: try insert(table, columns, source, onConflict, catalog, prepared))
         case let .update(table, assignments, filter):
             return QueryResult(rowsAffected: try update(table, assignments, filter, catalog))
@@ -115,7 +120,15 @@ final class StatementExecution {
             targets.append(index)
         }
         if columnNames.isEmpty { targets = Array(table.columns.indices) }
-        let target = InsertTarget(writing: writing, columns: targets, planned: StatementExecution.planned(source))
+        let planned = StatementExecution.planned(source)
+        var valueRows: [[Expression]]?
+        if !planned, case let .values(rows) = source {
+            if let wrong = rows.first(where: { $0.count != targets.count }) {
+                throw SQLError(.syntax, "table \(table.name) gets \(wrong.count) values for \(targets.count) columns")
+            }
+            valueRows = rows
+        }
+        let target = InsertTarget(writing: writing, columns: targets, planned: planned, valueRows: valueRows)
         prepared.insertTarget = (catalogVersion, target)
         return target
     }
@@ -145,8 +158,6 @@ final class StatementExecution {
                 throw SQLError(.syntax, "table \(writer.table.name) gets \(plan.columns.count) values for \(targets.count) columns")
             }
             planned = try rows(of: plan)
-        } else if case let .values(rows) = source, let wrong = rows.first(where: { $0.count != targets.count }) {
-            throw SQLError(.syntax, "table \(writer.table.name) gets \(wrong.count) values for \(targets.count) columns")
         }
 
         var upsert: (assignments: [(Int, Expression)], filter: Expression?)?
@@ -215,20 +226,41 @@ final class StatementExecution {
         } else if case let .values(rows) = source {
             let context = EvaluationContext(parameters: parameters)
             for values in rows {
-                // Built by appending: copying `defaults` and changing the copy costs a
-                // generic copy-on-write per row.
-                var row: [SQLValue] = []
-                row.reserveCapacity(defaults.count)
-                if target.coversTableInOrder {
-                    for value in values { row.append(try Evaluator.evaluate(value, context)) }
-                } else {
-                    for value in defaults { row.append(value) }
-                    for position in values.indices { row[targets[position]] = try Evaluator.evaluate(values[position], context) }
-                }
+                var row = try newRow(values, target, context)
                 try write(&row)
             }
         }
         return affected
+    }
+
+    /// The common INSERT: rows of constants and parameters, no ON CONFLICT.
+    private func insertValues(_ rows: [[Expression]], _ target: InsertTarget) throws(SQLError) -> Int {
+        let writer = RowWriter(target.writing, tables: tables)
+        defer { note(writer) }
+        lazy var run = newRun(QueryPlan(root: ValuesNode([]), columns: [], subplans: []))
+        let context = EvaluationContext(parameters: parameters)
+        for values in rows {
+            var row = try newRow(values, target, context)
+            try writer.prepare(&row, run)
+            try writer.insert(row, key: try writer.newKey(for: row))
+        }
+        return rows.count
+    }
+
+    /// A new row of every column: `values` for the target columns, defaults elsewhere.
+    /// Built by appending: copying the defaults and changing the copy costs a generic
+    /// copy-on-write per row.
+    private func newRow(_ values: [Expression], _ target: InsertTarget, _ context: EvaluationContext) throws(SQLError) -> [SQLValue] {
+        let defaults = target.writing.shape.defaults
+        var row: [SQLValue] = []
+        row.reserveCapacity(defaults.count)
+        if target.coversTableInOrder {
+            for value in values { row.append(try Evaluator.evaluate(value, context)) }
+        } else {
+            for value in defaults { row.append(value) }
+            for position in values.indices { row[target.columns[position]] = try Evaluator.evaluate(values[position], context) }
+        }
+        return row
     }
 
     /// Whether an INSERT's rows come from a plan (not constants and parameters).

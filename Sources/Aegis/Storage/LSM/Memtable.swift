@@ -18,16 +18,18 @@ public final class Memtable {
 
     let arena: Arena
     private let head: UnsafeMutableRawPointer
-    private var height = 1
+    // The fields below change at every insert, only in this class's own methods, one
+    // call at a time: Swift's dynamic exclusivity checks are left out here.
+    @exclusivity(unchecked) private var height = 1
     /// The last node on each level (nil: the level is empty), so an insert past the
     /// end — a sequential load — links in without searching.
-    private var tails = [UnsafeMutableRawPointer?](repeating: nil, count: Memtable.heightMax)
-    private var randomState: UInt64
-    public private(set) var entryCount = 0
-    public private(set) var tombstoneCount = 0
+    @exclusivity(unchecked) private var tails = [UnsafeMutableRawPointer?](repeating: nil, count: Memtable.heightMax)
+    @exclusivity(unchecked) private var randomState: UInt64
+    @exclusivity(unchecked) public private(set) var entryCount = 0
+    @exclusivity(unchecked) public private(set) var tombstoneCount = 0
     /// Key and value bytes inserted (what a flush will write, before encoding).
-    public private(set) var payloadBytes = 0
-    public private(set) var timestampMax: Timestamp = 0
+    @exclusivity(unchecked) public private(set) var payloadBytes = 0
+    @exclusivity(unchecked) public private(set) var timestampMax: Timestamp = 0
 
     public init(arenaChunkBytes: Int = 256 * 1024, seed: UInt64 = 0x5EED_AE61_5000_0001) {
         arena = Arena(chunkBytes: arenaChunkBytes)

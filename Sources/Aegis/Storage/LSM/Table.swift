@@ -79,12 +79,14 @@ final class TableWriter {
     let context: CodecContext?
     private var file: DiskFile?
     private var offset = 0
-    private var output: [UInt8] = []
-    private var block: BlockBuilder
+    // Changed for every entry added, only by this class's own methods, one call at a
+    // time: Swift's dynamic exclusivity checks are left out here.
+    @exclusivity(unchecked) private var output: [UInt8] = []
+    @exclusivity(unchecked) private var block: BlockBuilder
     private var index: BlockBuilder
-    private var keyHashes: [UInt64] = []
-    private var lastKey: [UInt8] = []
-    private var meta: TableMeta
+    @exclusivity(unchecked) private var keyHashes: [UInt64] = []
+    @exclusivity(unchecked) private var lastKey: [UInt8] = []
+    @exclusivity(unchecked) private var meta: TableMeta
     private var started = false
 
     init(disk: any Disk, fileNumber: UInt64, options: StorageOptions, context: CodecContext? = nil) {

@@ -130,8 +130,12 @@ public final class Transaction {
     public let start: Timestamp
     public internal(set) var commitTimestamp: Timestamp?
     var isRunning = true
+    // The buffers below change at every read or write of the transaction, only in
+    // this class's own methods, one call at a time (no method calls out while it holds
+    // one): Swift's dynamic exclusivity checks are left out on them.
+
     /// Buffered writes (nil value: delete), in the order their keys were first written.
-    private var entries: [KeyWrite] = []
+    @exclusivity(unchecked) private var entries: [KeyWrite] = []
     /// While every key so far came in ascending order (a bulk load), `entries` is
     /// sorted and searched by bisection; the first key out of order builds `index`.
     private var ascending = true
@@ -139,14 +143,14 @@ public final class Transaction {
     private var index: [[UInt8]: Int] = [:]
     /// Keys read alone (serializable only), in the order read: appending costs no
     /// hashing. Sorted once, and only when a commit must be validated against them.
-    private var readKeys: [[UInt8]] = []
+    @exclusivity(unchecked) private var readKeys: [[UInt8]] = []
     private var readKeysSorted = 0
     /// While a statement runs (`inStatement`): how to take back each write it buffered
     /// (SQL statements are atomic inside a transaction), the first `undoCount` entries.
     /// `previous` nil: the write appended an entry. Its slots are reused by the next
     /// statement, not freed.
-    private var undoLog: [(position: Int, previous: [UInt8]??)] = []
-    private var undoCount = 0
+    @exclusivity(unchecked) private var undoLog: [(position: Int, previous: [UInt8]??)] = []
+    @exclusivity(unchecked) private var undoCount = 0
     private var inStatement = false
     /// The key `noteRead` recorded last: a statement that notes the same key (the SQL
     /// catalog) records it once, however many other reads come between.
