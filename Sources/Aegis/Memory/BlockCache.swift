@@ -53,12 +53,14 @@ public final class BlockCache {
         var older: Int32
     }
 
-    private var slots: [Slot] = []
+    // Touched at every block read, only by this class's own methods, one call at a
+    // time: Swift's dynamic exclusivity checks are left out here.
+    @exclusivity(unchecked) private var slots: [Slot] = []
     private var freeSlots: [Int32] = []
-    private var index: [Key: Int32] = [:]
+    @exclusivity(unchecked) private var index: [Key: Int32] = [:]
     /// Most recently used and least, per segment.
-    private var newest: [Int32] = [-1, -1]
-    private var oldest: [Int32] = [-1, -1]
+    @exclusivity(unchecked) private var newest: [Int32] = [-1, -1]
+    @exclusivity(unchecked) private var oldest: [Int32] = [-1, -1]
 
     public init(budgetBytes: Int) {
         precondition(budgetBytes >= 0, "a cache budget cannot be negative")
@@ -74,6 +76,8 @@ public final class BlockCache {
             return nil
         }
         hits += 1
+        // Already the most recently used: nothing moves.
+        if slot == newest[BlockCache.protected] { return slots[Int(slot)].bytes }
         unlink(slot)
         if slots[Int(slot)].segment == BlockCache.probation {
             slots[Int(slot)].segment = BlockCache.protected
@@ -148,9 +152,12 @@ public final class BlockCache {
     }
 
     private func unlink(_ slot: Int32) {
-        let entry = slots[Int(slot)]
-        if entry.newer >= 0 { slots[Int(entry.newer)].older = entry.older } else { newest[entry.segment] = entry.older }
-        if entry.older >= 0 { slots[Int(entry.older)].newer = entry.newer } else { oldest[entry.segment] = entry.newer }
+        // Field by field: copying the whole slot would retain and release its bytes.
+        let newer = slots[Int(slot)].newer
+        let older = slots[Int(slot)].older
+        let segment = slots[Int(slot)].segment
+        if newer >= 0 { slots[Int(newer)].older = older } else { newest[segment] = older }
+        if older >= 0 { slots[Int(older)].newer = newer } else { oldest[segment] = newer }
     }
 
     /// Makes `slot` the most recently used of `segment` (its `segment` field must say so).
@@ -164,10 +171,10 @@ public final class BlockCache {
 
     private func removeSlot(_ slot: Int32) {
         unlink(slot)
-        let entry = slots[Int(slot)]
-        index[entry.key] = nil
-        chargedBytes -= entry.charge
-        if entry.segment == BlockCache.protected { protectedBytes -= entry.charge }
+        let charge = slots[Int(slot)].charge
+        index[slots[Int(slot)].key] = nil
+        chargedBytes -= charge
+        if slots[Int(slot)].segment == BlockCache.protected { protectedBytes -= charge }
         slots[Int(slot)].bytes = []
         freeSlots.append(slot)
     }
