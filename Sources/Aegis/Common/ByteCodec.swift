@@ -44,6 +44,23 @@ public struct ByteWriter: Sendable {
         bytes.append(contentsOf: payload)
     }
 
+    /// Bytes written so far.
+    public var count: Int { bytes.count }
+
+    /// Replaces the four bytes at `offset` (already written) with `value`.
+    public mutating func overwrite(_ value: UInt32, at offset: Int) {
+        withUnsafeBytes(of: value.littleEndian) { raw in
+            for index in 0..<4 { bytes[offset + index] = raw[index] }
+        }
+    }
+
+    /// Replaces the eight bytes at `offset` (already written) with `value`.
+    public mutating func overwrite(_ value: UInt64, at offset: Int) {
+        withUnsafeBytes(of: value.littleEndian) { raw in
+            for index in 0..<8 { bytes[offset + index] = raw[index] }
+        }
+    }
+
     private mutating func writeLittleEndian(_ value: UInt64, byteCount: Int) {
         withUnsafeBytes(of: value.littleEndian) { raw in
             bytes.append(contentsOf: raw.prefix(byteCount))

@@ -231,16 +231,18 @@ public final class FrameLog {
             try startSegment(number: last.number + 1, firstSequence: nextSequence)
         }
         guard let file = activeFile, var segment = segments.last else { preconditionFailure("no active segment") }
-        let (first, second) = FrameLog.encodedCopies(sequence: nextSequence, payload: payload, sectorSize: disk.sectorSize)
-        try disk.write(file, offset: segment.size, bytes: first)
-        try disk.write(file, offset: segment.size + first.count, bytes: second)
+        // One buffer written twice: as the first copy, then patched into the second.
+        var copy = FrameLog.encodedCopy(1, sequence: nextSequence, payload: payload, sectorSize: disk.sectorSize)
+        try disk.write(file, offset: segment.size, bytes: copy)
+        FrameLog.makeSecondCopy(&copy)
+        try disk.write(file, offset: segment.size + copy.count, bytes: copy)
         activeUnsynced = true
-        bytesWritten += first.count + second.count
+        bytesWritten += 2 * copy.count
         if sync {
             try disk.sync(file)
             activeUnsynced = false
         }
-        segment.size += first.count + second.count
+        segment.size += 2 * copy.count
         segment.tag = max(segment.tag, tag)
         segments[segments.count - 1] = segment
         nextSequence += 1
@@ -315,17 +317,14 @@ public final class FrameLog {
         return writer.bytes
     }
 
-    /// Both copies: the second is the first with its copy number and header checksum
-    /// changed, so the payload is copied and checksummed once.
-    static func encodedCopies(sequence: UInt64, payload: [UInt8], sectorSize: Int) -> (first: [UInt8], second: [UInt8]) {
-        let first = encodedCopy(1, sequence: sequence, payload: payload, sectorSize: sectorSize)
-        var second = first
-        second[4] = 2
-        let checksum = CRC32C.checksum(second[0..<28])
+    /// Turns an encoded first copy into the second: the same but for its copy number
+    /// and header checksum, so the payload is copied and checksummed once.
+    static func makeSecondCopy(_ copy: inout [UInt8]) {
+        copy[4] = 2
+        let checksum = CRC32C.checksum(copy[0..<28])
         withUnsafeBytes(of: checksum.littleEndian) { raw in
-            for index in 0..<4 { second[28 + index] = raw[index] }
+            for index in 0..<4 { copy[28 + index] = raw[index] }
         }
-        return (first, second)
     }
 
     struct Header {

@@ -86,7 +86,7 @@ public final class MemoryBackend: StorageBackend {
         precondition(timestamp > lastTimestamp, "timestamps must increase: \(timestamp) after \(lastTimestamp)")
         for write in writes { try limits.check(key: write.key, value: write.value) }
         let batch = LSMTree.distinct(writes)
-        let bytes = LSMTree.encodeCommit(timestamp: timestamp, writes: batch).count
+        let bytes = LSMTree.commitBytes(batch)
         guard bytes <= limits.batchBytesMax else { throw .batchTooLarge(bytes: bytes, limit: limits.batchBytesMax) }
         for write in batch {
             let index = position(of: write.key)

@@ -191,13 +191,14 @@ public final class LSMTree {
         precondition(timestamp > lastTimestamp, "timestamps must increase: \(timestamp) after \(lastTimestamp)")
         for write in writes { try options.limits.check(key: write.key, value: write.value) }
         let batch = LSMTree.distinct(writes)
-        let body = LSMTree.encodeCommit(timestamp: timestamp, writes: batch)
-        guard body.count <= options.limits.batchBytesMax else {
-            throw .batchTooLarge(bytes: body.count, limit: options.limits.batchBytesMax)
+        let bodyBytes = LSMTree.commitBytes(batch)
+        guard bodyBytes <= options.limits.batchBytesMax else {
+            throw .batchTooLarge(bytes: bodyBytes, limit: options.limits.batchBytesMax)
         }
         if memtable.bytesReserved >= 2 * options.memtableBytesMax { try flush() }
         do {
-            try wal.add(WriteAheadLog.Record(type: LSMTree.commitRecord, body: body))
+            // Encoded straight into the log's pending group.
+            try wal.add(type: LSMTree.commitRecord, bodyBytes: bodyBytes) { LSMTree.encodeCommit(timestamp: timestamp, writes: batch, into: &$0) }
         } catch {
             throw fail(.disk(error), during: "a write-ahead log write")
         }
@@ -660,9 +661,20 @@ public final class LSMTree {
     // MARK: the commit record
 
     static func encodeCommit(timestamp: Timestamp, writes: [KeyWrite]) -> [UInt8] {
+        var writer = ByteWriter(capacity: commitBytes(writes))
+        encodeCommit(timestamp: timestamp, writes: writes, into: &writer)
+        return writer.bytes
+    }
+
+    /// The size of a commit record's body: timestamp, count, then per write its
+    /// length-prefixed key, a kind byte and, for a value, the length-prefixed value.
+    static func commitBytes(_ writes: [KeyWrite]) -> Int {
         var size = 12
-        for write in writes { size += 9 + write.key.count + (write.value?.count ?? 0) }
-        var writer = ByteWriter(capacity: size)
+        for write in writes { size += 5 + write.key.count + (write.value.map { 4 + $0.count } ?? 0) }
+        return size
+    }
+
+    static func encodeCommit(timestamp: Timestamp, writes: [KeyWrite], into writer: inout ByteWriter) {
         writer.write(timestamp)
         writer.write(UInt32(writes.count))
         for write in writes {
@@ -674,7 +686,6 @@ public final class LSMTree {
                 writer.write(UInt8(0))
             }
         }
-        return writer.bytes
     }
 
     static func decodeCommit(_ body: [UInt8]) -> (Timestamp, [KeyWrite])? {

@@ -54,7 +54,9 @@ public final class WriteAheadLog {
     public let disk: any Disk
     let frames: FrameLog
     let options: Options
-    private var pending = ByteWriter(capacity: 4096)
+    /// The group being gathered, after room for its frame header (filled in when it is
+    /// written, so the group goes to the frame log without another copy).
+    private var pending = WriteAheadLog.freshGroup()
     private var pendingCount: UInt32 = 0
     /// The newest frame synced.
     public private(set) var syncedThrough: UInt64 = 0
@@ -70,7 +72,17 @@ public final class WriteAheadLog {
     /// The sequence of the newest frame written (0 when none).
     public var lastFrame: UInt64 { frames.lastSequence }
     public var hasPending: Bool { pendingCount > 0 }
-    public var pendingBytes: Int { pending.bytes.count }
+    public var pendingBytes: Int { pending.count - WriteAheadLog.groupHeaderBytes }
+
+    /// A frame's header: the sequence synced through (u64) and the record count (u32).
+    static let groupHeaderBytes = 12
+
+    private static func freshGroup() -> ByteWriter {
+        var group = ByteWriter(capacity: 4096)
+        group.write(UInt64(0))
+        group.write(UInt32(0))
+        return group
+    }
     public var byteCount: Int { frames.byteCount }
     /// Bytes written to the log over this object's life.
     public var bytesWritten: Int { frames.bytesWritten }
@@ -165,14 +177,24 @@ public final class WriteAheadLog {
     /// Adds a record to the current group; it reaches the disk at the next
     /// `write`/`sync` (or now, when the group has grown past `groupBytesMax`).
     public func add(_ record: Record) throws(DiskError) {
-        precondition(record.body.count <= WriteAheadLog.recordBytesMax, "a WAL record of \(record.body.count) bytes")
-        if pending.bytes.count + record.body.count + WriteAheadLog.recordHeaderBytes > options.groupBytesMax, hasPending {
+        try add(type: record.type, bodyBytes: record.body.count) { $0.write(raw: record.body) }
+    }
+
+    /// Adds a record whose body `encode` writes straight into the group: exactly
+    /// `bodyBytes` bytes (a precondition), with no copy of its own.
+    public func add(type: UInt8, bodyBytes: Int, encode: (inout ByteWriter) -> Void) throws(DiskError) {
+        precondition(bodyBytes <= WriteAheadLog.recordBytesMax, "a WAL record of \(bodyBytes) bytes")
+        if pendingBytes + bodyBytes + WriteAheadLog.recordHeaderBytes > options.groupBytesMax, hasPending {
             try write(sync: false)
         }
-        pending.write(UInt32(record.body.count))
-        pending.write(record.type)
-        pending.write(CRC32C.checksum(record.body, continuing: CRC32C.checksum([record.type])))
-        pending.write(raw: record.body)
+        pending.write(UInt32(bodyBytes))
+        pending.write(type)
+        let checksumAt = pending.count
+        pending.write(UInt32(0))
+        let bodyStart = pending.count
+        encode(&pending)
+        precondition(pending.count - bodyStart == bodyBytes, "a WAL record body of \(pending.count - bodyStart) bytes, announced as \(bodyBytes)")
+        pending.overwrite(CRC32C.checksum(pending.bytes[bodyStart...], continuing: CRC32C.checksum([type])), at: checksumAt)
         pendingCount += 1
     }
 
@@ -180,13 +202,12 @@ public final class WriteAheadLog {
     @discardableResult
     public func write(sync: Bool) throws(DiskError) -> UInt64 {
         if hasPending {
-            var frame = ByteWriter(capacity: pending.bytes.count + 12)
-            frame.write(syncedThrough)
-            frame.write(pendingCount)
-            frame.write(raw: pending.bytes)
-            pending = ByteWriter(capacity: 4096)
+            pending.overwrite(syncedThrough, at: 0)
+            pending.overwrite(pendingCount, at: 8)
+            let frame = pending.bytes
+            pending = WriteAheadLog.freshGroup()
             pendingCount = 0
-            try frames.append(frame.bytes, tag: frames.lastSequence + 1, sync: sync && !options.skipSync)
+            try frames.append(frame, tag: frames.lastSequence + 1, sync: sync && !options.skipSync)
         } else if sync && syncedThrough < frames.lastSequence && !options.skipSync {
             try frames.syncActive()
         }
