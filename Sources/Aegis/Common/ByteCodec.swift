@@ -63,7 +63,8 @@ public struct ByteWriter: Sendable {
 
     private mutating func writeLittleEndian(_ value: UInt64, byteCount: Int) {
         withUnsafeBytes(of: value.littleEndian) { raw in
-            bytes.append(contentsOf: raw.prefix(byteCount))
+            // A rebased buffer, not `raw.prefix(_:)`: a slice takes the generic (slow) append.
+            bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[0..<byteCount]))
         }
     }
 }

@@ -255,7 +255,14 @@ final class StatementExecution {
         var row: [SQLValue] = []
         row.reserveCapacity(defaults.count)
         if target.coversTableInOrder {
-            for value in values { row.append(try Evaluator.evaluate(value, context)) }
+            for value in values {
+                // A parameter (the usual prepared INSERT) is taken as it is.
+                if case let .parameter(number, _) = value, number <= parameters.count {
+                    row.append(parameters[number - 1])
+                } else {
+                    row.append(try Evaluator.evaluate(value, context))
+                }
+            }
         } else {
             for value in defaults { row.append(value) }
             for position in values.indices { row[target.columns[position]] = try Evaluator.evaluate(values[position], context) }

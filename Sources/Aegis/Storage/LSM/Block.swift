@@ -34,22 +34,48 @@ struct BlockBuilder {
     mutating func add(key: [UInt8], timestamp: Timestamp, value: [UInt8]?) {
         var shared = 0
         if sinceRestart < restartInterval {
-            let limit = min(lastKey.count, key.count)
-            while shared < limit && lastKey[shared] == key[shared] { shared += 1 }
+            shared = lastKey.withUnsafeBufferPointer { last in
+                key.withUnsafeBufferPointer { next in
+                    let limit = min(last.count, next.count)
+                    var common = 0
+                    while common < limit && last[common] == next[common] { common += 1 }
+                    return common
+                }
+            }
         } else {
             restarts.append(UInt32(buffer.count))
             sinceRestart = 0
         }
-        Varint.append(UInt64(shared), to: &buffer)
-        Varint.append(UInt64(key.count - shared), to: &buffer)
-        if let value {
-            buffer.append(1)
-            Varint.append(UInt64(value.count), to: &buffer)
-        } else {
-            buffer.append(0)
+        // The entry's header is put together on the stack and appended in one go.
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 40) { header in
+            var length = 0
+            func put(varint: Int) {
+                var remaining = UInt64(varint)
+                while remaining >= 0x80 {
+                    header[length] = UInt8(truncatingIfNeeded: remaining) | 0x80
+                    length += 1
+                    remaining >>= 7
+                }
+                header[length] = UInt8(remaining)
+                length += 1
+            }
+            put(varint: shared)
+            put(varint: key.count - shared)
+            if let value {
+                header[length] = 1
+                length += 1
+                put(varint: value.count)
+            } else {
+                header[length] = 0
+                length += 1
+            }
+            withUnsafeBytes(of: timestamp.littleEndian) { raw in
+                for index in 0..<8 { header[length + index] = raw[index] }
+            }
+            length += 8
+            buffer.append(contentsOf: UnsafeBufferPointer(rebasing: header[0..<length]))
         }
-        withUnsafeBytes(of: timestamp.littleEndian) { buffer.append(contentsOf: $0) }
-        buffer.append(contentsOf: key[shared...])
+        key.withUnsafeBufferPointer { buffer.append(contentsOf: UnsafeBufferPointer(rebasing: $0[shared...])) }
         if let value { buffer.append(contentsOf: value) }
         lastKey = key
         lastTimestamp = timestamp
