@@ -31,6 +31,8 @@ public final class FrameLog {
     public struct Frame: Sendable, Equatable {
         public var sequence: UInt64
         public var payload: [UInt8]
+        /// The number of the segment it was read from (set by recovery).
+        public var segment: UInt64 = 0
     }
 
     /// What recovery found.
@@ -106,6 +108,10 @@ public final class FrameLog {
     }
 
     public var segmentCount: Int { segments.count }
+    /// The segments' numbers, oldest first; the last is the one appended to.
+    public var segmentNumbers: [UInt64] { segments.map(\.number) }
+    /// Bytes in the segment appended to (0 right after it started).
+    public var activeSegmentBytes: Int { segments.last?.size ?? 0 }
     public var activeSegmentIsEmpty: Bool { segments.last?.size == 0 }
     public var byteCount: Int { segments.reduce(0) { $0 + $1.size } }
 
@@ -138,7 +144,8 @@ public final class FrameLog {
             let scan = FrameLog.scan(bytes, sectorSize: disk.sectorSize, firstSequence: firstSequence)
             recovery.copiesRepaired += scan.repairs.count
             var tag: UInt64 = 0
-            for frame in scan.frames {
+            for var frame in scan.frames {
+                frame.segment = number
                 if recovery.damaged {
                     recovery.framesAfterDamage.append(frame)
                 } else {
@@ -270,6 +277,15 @@ public final class FrameLog {
             removed = true
         }
         if removed { try disk.syncDirectory() }
+    }
+
+    /// Removes the oldest segment, never the active one, and syncs the directory: for a
+    /// caller that tracks on its own what each segment still holds.
+    public func dropOldestSegment() throws(DiskError) {
+        precondition(segments.count > 1, "the active segment is never dropped")
+        try disk.remove(segments[0].name)
+        segments.removeFirst()
+        try disk.syncDirectory()
     }
 
     private func startSegment(number: UInt64, firstSequence: UInt64) throws(DiskError) {
