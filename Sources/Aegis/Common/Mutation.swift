@@ -19,6 +19,11 @@ public enum Mutation: String, Sendable, CaseIterable {
     case storageIgnoreBlockChecksum = "storage-ignore-block-checksum"
     // SQL on Raft (Sources/Aegis/Query, Sources/Aegis/Node).
     case sqlCommitFailedTransaction = "sql-commit-failed-transaction"
+    // Sharding and two-phase commit (Sources/Aegis/Node/Shards).
+    case txnCommitWithoutPrepare = "txn-commit-without-prepare"
+    case txnForgetDecision = "txn-forget-decision"
+    case txnReleaseLocksEarly = "txn-release-locks-early"
+    case shardStaleRoute = "shard-stale-route"
 
     /// One line for `aegis sim mutations`.
     public var summary: String {
@@ -47,6 +52,14 @@ public enum Mutation: String, Sendable, CaseIterable {
             return "storage: use a table block whose checksum fails, so corrupt bytes are returned as data"
         case .sqlCommitFailedTransaction:
             return "sql: commit a request's transaction that failed part-way instead of rolling it back, so half a transfer takes effect"
+        case .txnCommitWithoutPrepare:
+            return "2pc: the coordinator commits on the first yes vote, without every participant's prepare"
+        case .txnForgetDecision:
+            return "2pc: the coordinator keeps its commit decision in memory only (never in its log), so a new leader forgets it and aborts"
+        case .txnReleaseLocksEarly:
+            return "2pc: a participant takes no locks at prepare, so other transactions run over its keys before the decision"
+        case .shardStaleRoute:
+            return "sharding: a shard serves keys outside its range instead of answering stale-map, so a stale route is never retried"
         }
     }
 }
