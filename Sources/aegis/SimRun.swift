@@ -32,7 +32,7 @@ struct SimRun: ParsableCommand {
     var mutations: [String] = []
 
     @Option(help: ArgumentHelp(
-        "Write the register workload's history as JSON lines (process, type, f, key, value, time), for outside checkers.",
+        "Write the history as JSON lines, for outside checkers: the register workload's operations (process, type, f, key, value, time), or the sharded workloads' transactions (process, sequence, value, type, reads).",
         valueName: "file"))
     var history: String?
 
@@ -43,8 +43,8 @@ struct SimRun: ParsableCommand {
         let request = RunRequest(
             scenarioFile: scenario, scenario: try CLIFiles.loadScenario(scenario), seed: seed,
             mutations: try parseMutations(mutations), build: CLIFiles.buildIdentity)
-        if history != nil, request.scenario.workload.kind != .register {
-            throw CLIFailure.badInput("--history needs a workload that keeps a history (kind: register); \(scenario) runs \(request.scenario.workload.kind.rawValue)")
+        if history != nil, request.scenario.workload.kind != .register, !request.scenario.workload.kind.isSharded {
+            throw CLIFailure.badInput("--history needs a workload that keeps a history (kind: register, shard-bank or list-append); \(scenario) runs \(request.scenario.workload.kind.rawValue)")
         }
         printHeader(request)
         let clock = ContinuousClock()
@@ -63,7 +63,7 @@ struct SimRun: ParsableCommand {
             try CLIFiles.writeText(traceFile.render(), to: tracePath)
         }
         if let history {
-            guard let lines = output.history else { preconditionFailure("a register run keeps a history") }
+            guard let lines = output.history else { preconditionFailure("a register or sharded run keeps a history") }
             try CLIFiles.writeText(lines.map { $0 + "\n" }.joined(), to: history, what: "the history")
         }
         printResult(output.result, request: request, wall: elapsed, tracePath: tracePath)

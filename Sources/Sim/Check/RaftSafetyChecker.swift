@@ -71,11 +71,20 @@ final class RaftSafetyChecker {
     func check(_ node: KVNode, incarnation: UInt32) -> String? {
         guard let raft = node.raft else { return nil }
         let observations = node.observations
-        for batch in observations.persistedEntries {
-            if let problem = checkIdentities(batch.entries, previousTerm: batch.previousTerm, node: node.node) { return problem }
+        return check(raft: raft, node: node.node, persisted: observations.persistedEntries,
+            appliedEntries: observations.applied, incarnation: incarnation)
+    }
+
+    /// Checks one Raft group's replica on `node` after a step: the runs of entries it
+    /// persisted, the entries it applied (with their commands, when known), its commit
+    /// index and its leadership.
+    func check(raft: Raft, node nodeID: NodeID, persisted: [(previousTerm: Term?, entries: [LogEntry])],
+               appliedEntries: [(entry: LogEntry, command: KVStateMachine.Applied?)], incarnation: UInt32) -> String? {
+        for batch in persisted {
+            if let problem = checkIdentities(batch.entries, previousTerm: batch.previousTerm, node: nodeID) { return problem }
         }
-        for (entry, command) in observations.applied {
-            if let problem = recordCommitted(entry.index, entry.digest, by: node.node, term: raft.term, what: "applied") {
+        for (entry, command) in appliedEntries {
+            if let problem = recordCommitted(entry.index, entry.digest, by: nodeID, term: raft.term, what: "applied") {
                 return problem
             }
             noteConfiguration(entry)
@@ -90,19 +99,19 @@ final class RaftSafetyChecker {
                 }
             }
         }
-        if let problem = checkCommitted(raft, node: node.node, incarnation: incarnation) { return problem }
-        let slot = Int(node.node.rawValue)
+        if let problem = checkCommitted(raft, node: nodeID, incarnation: incarnation) { return problem }
+        let slot = Int(nodeID.rawValue)
         while leaderTermChecked.count <= slot { leaderTermChecked.append(nil) }
         if raft.role == .leader, leaderTermChecked[slot] != raft.term {
             leaderTermChecked[slot] = raft.term
             if let leader = leaders[raft.term.rawValue] {
-                if leader != node.node {
-                    return "two leaders in term \(raft.term.rawValue): \(leader) and \(node.node)"
+                if leader != nodeID {
+                    return "two leaders in term \(raft.term.rawValue): \(leader) and \(nodeID)"
                 }
             } else {
-                leaders[raft.term.rawValue] = node.node
+                leaders[raft.term.rawValue] = nodeID
                 leaderElections += 1
-                if let problem = checkLeaderCompleteness(raft, node: node.node) { return problem }
+                if let problem = checkLeaderCompleteness(raft, node: nodeID) { return problem }
             }
         }
         return nil

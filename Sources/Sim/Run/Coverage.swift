@@ -42,6 +42,17 @@ public enum CoverageProbe: Int, CaseIterable, Sendable {
     case storageReopened
     case storageWriteRefused
     case storageAcknowledgedLostToDamage
+    case shardSplit
+    case shardReplicaCreatedByMessage
+    case shardReplicaDestroyed
+    case shardOnePhaseCommit
+    case shardTwoPhaseCommit
+    case shardTwoPhaseAbort
+    case shardLockConflict
+    case shardStaleMapRetried
+    case shardDecisionTimeout
+    case shardResolveAsked
+    case shardPlacementOrder
 
     public var name: String {
         switch self {
@@ -85,6 +96,17 @@ public enum CoverageProbe: Int, CaseIterable, Sendable {
         case .storageReopened: return "storage: store reopened after a failed write or sync"
         case .storageWriteRefused: return "storage: an oversized write refused"
         case .storageAcknowledgedLostToDamage: return "storage: both copies of the newest log frame rotted (commit lost, beyond the fault model)"
+        case .shardSplit: return "shards: a shard split (applied on a replica)"
+        case .shardReplicaCreatedByMessage: return "shards: a replica created by its group's first message"
+        case .shardReplicaDestroyed: return "shards: a replica removed from a node (tombstoned)"
+        case .shardOnePhaseCommit: return "shards: a single-shard transaction committed in one step"
+        case .shardTwoPhaseCommit: return "shards: a cross-shard transaction committed by two-phase commit"
+        case .shardTwoPhaseAbort: return "shards: a cross-shard transaction aborted"
+        case .shardLockConflict: return "shards: a transaction aborted on a lock conflict"
+        case .shardStaleMapRetried: return "shards: a gateway answered stale-map and planned again"
+        case .shardDecisionTimeout: return "shards: a coordinator aborted for missing votes"
+        case .shardResolveAsked: return "shards: a participant in doubt asked its coordinator"
+        case .shardPlacementOrder: return "shards: a placement order (split, replica change, leader handoff)"
         }
     }
 }

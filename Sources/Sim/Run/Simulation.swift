@@ -85,6 +85,8 @@ public final class Simulation {
             workload = RegisterWorkload(scenario: scenario, mutations: mutations)
         case .storage:
             workload = StorageWorkload(scenario: scenario, seed: seed, mutations: mutations)
+        case .shardBank, .listAppend:
+            workload = ShardWorkload(scenario: scenario, mutations: mutations)
         }
         buildCluster()
     }

@@ -37,6 +37,12 @@ public enum CheckName: String, Sendable, CaseIterable {
     case liveness
     /// The SQL bank: every sum read and the final state hold the money it started with.
     case conservation
+    /// The list-append history is serializable (no G0, G1a, G1b, G1c, G-single or G2),
+    /// and commit timestamps follow its dependencies.
+    case serializability
+    /// Two-phase commit: no participant was told to commit what it never prepared, and
+    /// after healing no transaction is left in doubt and every shard has a leader.
+    case atomicity
 }
 
 /// The workloads a scenario can run.
@@ -51,6 +57,33 @@ public enum WorkloadKind: String, Sendable, CaseIterable {
     /// Raft SQL: bank transfers (two UPDATEs inside BEGIN … COMMIT, a CHECK keeping
     /// balances non-negative) and sums of every balance, on `keys` accounts.
     case sqlBank = "sql-bank"
+    /// Sharded nodes: bank transfers between accounts spread over the shards, as
+    /// transactions (one shard commits in one step, several by two-phase commit), and
+    /// reads of every balance at once. The total never changes; no read sees half a transfer.
+    case shardBank = "shard-bank"
+    /// Sharded nodes: transactions of appends to and reads of whole lists, judged by an
+    /// Elle-style dependency-graph checker for serializability.
+    case listAppend = "list-append"
+
+    /// Whether it runs on sharded nodes (`ShardNode`).
+    public var isSharded: Bool { self == .shardBank || self == .listAppend }
+}
+
+/// Sharding for the sharded workloads (`shards:` in a scenario).
+public struct ShardSpec: Equatable, Sendable {
+    /// Data shards at the start, over evenly spread split keys of the workload's keys.
+    public var initial = 4
+    public var replicationFactor = 3
+    /// Split a shard with more keys than this (0: only on operator orders).
+    public var splitKeysMin = 0
+    public var rebalance = true
+    /// Operator orders an admin client sends at random: split a shard, move a replica.
+    public var splitsPerMinute = 0.0
+    public var movesPerMinute = 0.0
+    /// Operations per transaction (list-append), drawn up to this.
+    public var transactionOperationsMax = 4
+
+    public var operatorIsActive: Bool { splitsPerMinute > 0 || movesPerMinute > 0 }
 }
 
 /// The storage engine's settings for the storage workload (`storage:` in a scenario).
@@ -233,6 +266,7 @@ public struct Scenario: Equatable, Sendable {
     public var raft = RaftSpec()
     public var storage = StorageSpec()
     public var membership = MembershipSpec()
+    public var shards = ShardSpec()
     public var durationNanoseconds: UInt64 = 10 * Nanoseconds.perSecond
     public var livenessBoundNanoseconds: UInt64 = 30 * Nanoseconds.perSecond
     public var faults = FaultRanges()
@@ -250,6 +284,7 @@ public struct Scenario: Equatable, Sendable {
 
     /// Client processes: the workload's clients, plus the admin when membership is on.
     public var clientProcesses: Int {
-        workload.clients + ((workload.kind == .register || workload.kind == .sqlBank) && membership.isActive ? 1 : 0)
+        if workload.kind.isSharded { return workload.clients + (shards.operatorIsActive ? 1 : 0) }
+        return workload.clients + ((workload.kind == .register || workload.kind == .sqlBank) && membership.isActive ? 1 : 0)
     }
 }

@@ -147,7 +147,7 @@ private struct FieldReader {
 
     mutating func scenario(_ root: Node) throws(InputError) -> Scenario {
         let pairs = try mapping(root, "", known: [
-            "name", "description", "topology", "workload", "raft", "membership", "storage", "duration", "liveness_bound",
+            "name", "description", "topology", "workload", "raft", "membership", "storage", "shards", "duration", "liveness_bound",
             "faults", "schedule", "checks", "expect", "mutations",
         ])
         guard let nameNode = pairs.first(where: { $0.0 == "name" })?.1 else {
@@ -165,6 +165,7 @@ private struct FieldReader {
             case "raft": scenario.raft = try raft(value)
             case "membership": scenario.membership = try membership(value)
             case "storage": scenario.storage = try storage(value)
+            case "shards": scenario.shards = try shards(value)
             case "duration": scenario.durationNanoseconds = UInt64(try duration(value, key))
             case "liveness_bound": scenario.livenessBoundNanoseconds = UInt64(try duration(value, key))
             case "faults": scenario.faults = try faults(value)
@@ -202,6 +203,17 @@ private struct FieldReader {
         guard scenario.faults.process.permanentFailures.upper <= Double(minority) else {
             throw fail(root, "faults.process.permanent_failures",
                 "must be at most a minority of the voters (\(minority) of \(scenario.voters)), or no cluster could finish")
+        }
+        if scenario.workload.kind.isSharded {
+            guard scenario.shards.replicationFactor <= scenario.servers else {
+                throw fail(root, "shards.replication", "must not exceed topology.nodes (\(scenario.servers))")
+            }
+            guard scenario.shards.initial <= scenario.workload.keys else {
+                throw fail(root, "shards.initial", "must not exceed workload.keys (\(scenario.workload.keys)): each shard starts with a key")
+            }
+            guard !scenario.membership.isActive else {
+                throw fail(root, "membership", "is for the Raft key-value workloads; sharded ones move replicas with shards.moves_per_minute")
+            }
         }
         if scenario.workload.kind == .storage && scenario.servers != 1 {
             throw fail(root, "topology.nodes", "must be 1 for workload kind storage (one storage node, many clients)")
@@ -288,6 +300,28 @@ private struct FieldReader {
             }
         }
         guard spec.votersMin <= spec.votersMax else { throw fail(node, "membership.voters_min", "must not exceed voters_max") }
+        return spec
+    }
+
+    func shards(_ node: Node) throws(InputError) -> ShardSpec {
+        var spec = ShardSpec()
+        let known = ["initial", "replication", "split_keys_min", "rebalance", "splits_per_minute", "moves_per_minute",
+                     "transaction_operations_max"]
+        for (key, value) in try mapping(node, "shards", known: known) {
+            let field = "shards.\(key)"
+            switch key {
+            case "initial": spec.initial = try integer(value, field, 1...256)
+            case "replication": spec.replicationFactor = try integer(value, field, 1...7)
+            case "split_keys_min": spec.splitKeysMin = try integer(value, field, 0...1_000_000)
+            case "rebalance": spec.rebalance = try boolean(value, field)
+            case "splits_per_minute", "moves_per_minute":
+                let rate = try number(value, field)
+                guard (0...10_000).contains(rate) else { throw fail(value, field, "must be a rate between 0 and 10000 per minute") }
+                if key == "splits_per_minute" { spec.splitsPerMinute = rate } else { spec.movesPerMinute = rate }
+            case "transaction_operations_max": spec.transactionOperationsMax = try integer(value, field, 1...64)
+            default: break
+            }
+        }
         return spec
     }
 

@@ -1,0 +1,148 @@
+import Aegis
+
+/// An operator during the fault phase: at drawn moments it asks for a split of a random
+/// shard at one of the workload's keys, or a move of a random replica to a node that
+/// lacks one, through the same protocol as any client (the meta leader takes the order;
+/// the others say who leads). It learns the map from any node first.
+final class ShardOperatorClient: NodeProcess {
+    struct Configuration {
+        var servers: [NodeID]
+        var keys: Int
+        var splitsPerMinute: Double
+        var movesPerMinute: Double
+        var requestTimeoutNanoseconds: UInt64
+        var livenessStartNanoseconds: UInt64
+    }
+
+    let environment: NodeEnvironment
+    let configuration: Configuration
+    private(set) var ordersAccepted = 0
+    private(set) var ordersRefused = 0
+    private var map: ShardMap?
+    private var sequence: UInt64 = 0
+    private var pending: (sequence: UInt64, operation: ShardClientOperation, tries: Int)?
+    private var nextServer = 0
+    private var orderTimer: TimerID?
+    private var attemptTimer: TimerID?
+
+    init(environment: NodeEnvironment, configuration: Configuration) {
+        self.environment = environment
+        self.configuration = configuration
+    }
+
+    private var clientID: UInt64 { UInt64(environment.node.rawValue) }
+    private var now: UInt64 { environment.clock.monotonicNanoseconds }
+
+    func start() throws(DiskError) {
+        scheduleOrder()
+    }
+
+    private var ratePerMinute: Double { configuration.splitsPerMinute + configuration.movesPerMinute }
+
+    private func scheduleOrder() {
+        guard ratePerMinute > 0 else { return }
+        let mean = 60e9 / ratePerMinute
+        let gap = UInt64(min(SeededDraw.exponential(environment.entropy, mean: mean), 1e15))
+        guard now + gap < configuration.livenessStartNanoseconds else { return }
+        orderTimer = environment.timers.arm(afterNanoseconds: max(gap, 1))
+    }
+
+    func handle(_ event: NodeEvent) throws(DiskError) {
+        switch event {
+        case let .timer(timer):
+            if timer == orderTimer {
+                orderTimer = nil
+                issue()
+                scheduleOrder()
+            } else if timer == attemptTimer {
+                attemptTimer = nil
+                retry()
+            }
+        case let .message(_, bytes):
+            guard let response = try? ShardClientResponse.decode(bytes), response.clientID == clientID,
+                  let current = pending, response.sequence == current.sequence else { return }
+            switch response.outcome {
+            case let .map(newer):
+                if map == nil || newer.version > map!.version { map = newer }
+                done()
+            case .accepted:
+                ordersAccepted += 1
+                done()
+            case .refused:
+                ordersRefused += 1
+                done()
+            case .unavailable, .unknown, .transaction, .entries:
+                retry()
+            }
+        }
+    }
+
+    private func issue() {
+        guard pending == nil, now < configuration.livenessStartNanoseconds else { return }
+        guard let map else {
+            send(.map)
+            return
+        }
+        let draw = Double(environment.entropy.uniform(below: 1 << 53)) / Double(1 << 53)
+        if draw * ratePerMinute < configuration.splitsPerMinute {
+            let shard = map.shards[Int(environment.entropy.uniform(below: UInt64(map.shards.count)))]
+            let key = ShardClient.key(Int(environment.entropy.uniform(below: UInt64(configuration.keys))))
+            send(.split(shard: shard.id, key: shard.range.canSplit(at: key) ? key : nil))
+        } else {
+            let all = map.allShards
+            let shard = all[Int(environment.entropy.uniform(below: UInt64(all.count)))]
+            let voters = shard.replicas.voters
+            let outsiders = map.nodes.filter { !shard.replicas.isMember($0) }
+            guard !voters.isEmpty, !outsiders.isEmpty else {
+                send(.map)
+                return
+            }
+            let from = voters[Int(environment.entropy.uniform(below: UInt64(voters.count)))]
+            let to = outsiders[Int(environment.entropy.uniform(below: UInt64(outsiders.count)))]
+            send(.move(shard: shard.id, from: from, to: to))
+        }
+        // Refresh the map after every order, for the next one.
+        self.map = nil
+    }
+
+    private func send(_ operation: ShardClientOperation) {
+        sequence += 1
+        pending = (sequence, operation, 0)
+        transmit()
+    }
+
+    private func transmit() {
+        guard let current = pending else { return }
+        let request = ShardClientRequest(clientID: clientID, sequence: current.sequence, operation: current.operation)
+        environment.network.send(to: configuration.servers[nextServer], bytes: request.encoded)
+        attemptTimer.map(environment.timers.cancel)
+        attemptTimer = environment.timers.arm(afterNanoseconds: configuration.requestTimeoutNanoseconds)
+    }
+
+    private func retry() {
+        guard var current = pending else { return }
+        nextServer = (nextServer + 1) % configuration.servers.count
+        current.tries += 1
+        // An order no node takes after trying each of them twice is dropped.
+        guard current.tries < 2 * configuration.servers.count, now < configuration.livenessStartNanoseconds else {
+            done()
+            return
+        }
+        pending = current
+        transmit()
+    }
+
+    private func done() {
+        pending = nil
+        attemptTimer.map(environment.timers.cancel)
+        attemptTimer = nil
+    }
+}
+
+/// Exponential draws from a node's entropy, with the simulator's portable logarithm.
+enum SeededDraw {
+    static func exponential(_ entropy: any Entropy, mean: Double) -> Double {
+        let uniform = (Double(entropy.uniform(below: 1 << 53)) + 0.5) / Double(1 << 53)
+        return -mean * PortableMath.naturalLog(uniform)
+    }
+}
