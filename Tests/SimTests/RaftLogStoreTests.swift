@@ -58,6 +58,22 @@ import Testing
         #expect(report.tornTailBytes == 0 && report.corruptFrames == 0 && report.twinCopiesUsed == 0)
     }
 
+    /// Entries written before a snapshot install are gone after it, even when a later
+    /// compaction leaves the snapshot file past the install.
+    @Test func entriesAnInstallReplacedStayGoneAfterALaterCompaction() throws {
+        let disk = disk()
+        let store = try filledStore(disk, count: 12)
+        let installed = Snapshot(metadata: SnapshotMetadata(index: LogIndex(8), term: Term(3), configuration: founders), data: [8])
+        try store.persist(hardState: HardState(term: Term(3), vote: nil, commit: LogIndex(8)), entries: [], snapshot: installed)
+        try store.persist(hardState: HardState(term: Term(3), vote: nil, commit: LogIndex(9)), entries: entries(9...9, term: 3), snapshot: nil)
+        try store.saveSnapshot(Snapshot(metadata: SnapshotMetadata(index: LogIndex(9), term: Term(3), configuration: founders), data: [9]))
+        _ = disk.crash()
+        let (state, report) = try RaftLogStore(disk: disk).recover(bootstrap: founders)
+        #expect(report.corruptFrames == 0)
+        #expect(state.snapshot.metadata.index == LogIndex(9))
+        #expect(state.entries.isEmpty, "entries 10...12 of term 2 were replaced by the install")
+    }
+
     @Test func anUnsyncedTailIsCutCleanly() throws {
         var rates = DiskFaultRates()
         rates.unsyncedLost = 0

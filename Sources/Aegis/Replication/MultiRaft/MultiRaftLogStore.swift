@@ -5,8 +5,10 @@
 /// Files (flat directory):
 /// - `mraft-log-NNNNNNNN-SSSSSSSSSSSSSSSS`: the segments. Each frame holds records, each
 ///   for one group: a `RaftFrame` (hard state, optionally the snapshot its log now starts
-///   after, and entries replacing its log from their first index), or a tombstone (the
-///   group left this node for good; its messages are ignored from then on).
+///   after, and entries replacing its log from their first index), marked when that
+///   snapshot is an install from the leader (everything logged before it is replaced)
+///   rather than a restatement, or a tombstone (the group left this node for good; its
+///   messages are ignored from then on).
 /// - `mraft-snap-GGGGGGGG`: group G's latest snapshot (`RaftSnapshotFile`), replaced by
 ///   writing `mraft-snap-GGGGGGGG.tmp`, syncing, renaming and syncing the directory.
 ///
@@ -82,6 +84,9 @@ public final class MultiRaftLogStore {
     static let recordVersion: UInt8 = 1
     static let recordRaft: UInt8 = 0
     static let recordTombstone: UInt8 = 1
+    /// A `RaftFrame` whose snapshot base is an installed snapshot (the log before it
+    /// is replaced), not a restatement.
+    static let recordInstall: UInt8 = 2
     /// The most groups one node may host (records in a frame are counted against it).
     public static let groupsMax = 100_000
 
@@ -130,6 +135,8 @@ public final class MultiRaftLogStore {
         var group: ShardID
         /// nil for a tombstone.
         var frame: RaftFrame?
+        /// The frame's snapshot base is an install from the leader.
+        var installs = false
     }
 
     static func encode(_ records: [Record]) -> [UInt8] {
@@ -139,7 +146,7 @@ public final class MultiRaftLogStore {
         for record in records {
             writer.write(record.group.rawValue)
             if let frame = record.frame {
-                writer.write(recordRaft)
+                writer.write(record.installs ? recordInstall : recordRaft)
                 writer.write(lengthPrefixed: frame.payload)
             } else {
                 writer.write(recordTombstone)
@@ -157,9 +164,11 @@ public final class MultiRaftLogStore {
         for _ in 0..<count {
             let group = ShardID(try reader.readUInt32())
             switch try reader.readUInt8() {
-            case recordRaft:
+            case let kind where kind == recordRaft || kind == recordInstall:
                 let bytes = try reader.readLengthPrefixed(maximumCount: FrameLog.payloadMax)
-                records.append(Record(group: group, frame: try RaftFrame.decodePayload(bytes)))
+                let frame = try RaftFrame.decodePayload(bytes)
+                guard kind == recordRaft || frame.snapshotBase != nil else { throw .invalid("an install record without a snapshot") }
+                records.append(Record(group: group, frame: frame, installs: kind == recordInstall))
             case recordTombstone:
                 records.append(Record(group: group, frame: nil))
             default:
@@ -220,7 +229,7 @@ public final class MultiRaftLogStore {
                 }
                 guard !tombstones.contains(record.group) else { continue }
                 var groupReplay = replay(of: record.group)
-                groupReplay.apply(raftFrame)
+                groupReplay.apply(raftFrame, markerIsInstall: record.installs)
                 groupReplay.noteSeen(raftFrame)
                 replays[record.group] = groupReplay
                 if let last = raftFrame.entries.last { highest[record.group] = max(highest[record.group] ?? .zero, last.index) }
@@ -396,7 +405,8 @@ public final class MultiRaftLogStore {
             }
             let previousBase = groups[write.group]!.base
             groups[write.group] = (write.hardState, base ?? previousBase)
-            records.append(Record(group: write.group, frame: RaftFrame(hardState: write.hardState, snapshotBase: base, entries: write.entries)))
+            records.append(Record(group: write.group, frame: RaftFrame(hardState: write.hardState, snapshotBase: base, entries: write.entries),
+                installs: base != nil))
         }
         persistSyncs += try append(records: records, sync: true)
         if snapshotted { try dropCoveredSegments() }

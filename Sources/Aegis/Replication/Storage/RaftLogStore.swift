@@ -188,10 +188,20 @@ public final class RaftLogStore {
             if let last = frame.entries.last { tailSeen = (last.index, last.term) }
         }
 
-        mutating func apply(_ frame: RaftFrame) {
+        /// Replays one frame. Its marker is an install (a snapshot from the leader that
+        /// replaced the whole log, as every marker of a single group's store is) or a
+        /// restatement of where the log starts (the multi-Raft store's checkpoints).
+        /// The replay starts from the snapshot file, which may be newer than the
+        /// frames before it: an install therefore drops every entry replayed so far
+        /// (written before it, whatever the file's index), while a restatement only
+        /// moves the start forward, keeping the entries that agree with it.
+        mutating func apply(_ frame: RaftFrame, markerIsInstall: Bool = true) {
             hardState = frame.hardState
             if let marker = frame.snapshotBase {
-                if marker.index > base.index {
+                if markerIsInstall {
+                    entries.removeAll()
+                    if marker.index > base.index { base = marker }
+                } else if marker.index > base.index {
                     if let position = position(of: marker.index), entries[position].term == marker.term {
                         entries.removeSubrange(0...position)
                     } else {
