@@ -159,6 +159,11 @@ public final class ShardNode: NodeProcess {
     var leaderHints: [ShardID: NodeID] = [:]
     var calls: [TransactionID: GatewayCall] = [:]
     var callByRequest: [UInt64: TransactionID] = [:]
+    /// Request ids name a gateway's attempts in leaders' answers. Each start draws a
+    /// fresh base, so an answer to an attempt made before a restart (a leader's waiter
+    /// outlives the gateway) can never be taken for a new call's answer (found by
+    /// list-append seed 76: a restarted gateway counted from 1 again and answered a
+    /// transaction with another's reads). 0 is never used.
     var nextRequestID: UInt64 = 1
     var mapRequestedAtTick: UInt64?
     var coordinations: [TransactionID: Coordination] = [:]
@@ -220,6 +225,7 @@ public final class ShardNode: NodeProcess {
     public func start() throws(DiskError) {
         observationsByGroup.removeAll()
         stepNotes.removeAll()
+        nextRequestID = max(1, environment.entropy.nextUInt64() >> 1)
         let (recovered, report) = try store.recover()
         recoveryReport = report
         if recovered.groups.isEmpty && recovered.tombstones.isEmpty {
@@ -617,6 +623,16 @@ public final class ShardNode: NodeProcess {
         } else {
             network.send(to: target, bytes: message.encoded(clock: hlc.now()))
         }
+    }
+
+    /// This node's copy of the shard map (it may lag the meta group's).
+    public var shardMap: ShardMap { map }
+
+    /// The leader of `shard` as this node knows it (its own replica's view, else the
+    /// last leader that answered for it), or nil when it knows of none.
+    public func knownLeader(of shard: ShardID) -> NodeID? {
+        if let replica = replicas[shard] { return replica.isLeader ? node : replica.raft.leader }
+        return leaderHints[shard]
     }
 
     /// The node most likely to lead `shard`: itself when it leads, else the best hint.
