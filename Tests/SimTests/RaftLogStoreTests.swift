@@ -74,6 +74,37 @@ import Testing
         #expect(state.entries.isEmpty, "entries 10...12 of term 2 were replaced by the install")
     }
 
+    /// A frame whose entries start at or below a newer snapshot file's index replaced
+    /// everything after it too: a deposed leader's entries past the snapshot must not
+    /// come back (shard-bank seed 186).
+    @Test func anOverwriteBelowTheSnapshotStillReplacesTheEntriesAfterIt() throws {
+        let disk = disk()
+        let store = try filledStore(disk, count: 12)
+        try store.persist(hardState: HardState(term: Term(3), vote: nil, commit: LogIndex(8)), entries: entries(9...9, term: 3), snapshot: nil)
+        try store.persist(hardState: HardState(term: Term(3), vote: nil, commit: LogIndex(10)), entries: entries(10...10, term: 3), snapshot: nil)
+        try store.saveSnapshot(Snapshot(metadata: SnapshotMetadata(index: LogIndex(10), term: Term(3), configuration: founders), data: [10]))
+        _ = disk.crash()
+        let (state, _) = try RaftLogStore(disk: disk).recover(bootstrap: founders)
+        #expect(state.snapshot.metadata.index == LogIndex(10))
+        #expect(state.entries.isEmpty, "entries 11 and 12 of term 2 were replaced from index 9 on")
+    }
+
+    /// A crash after a leader's snapshot was written but before the frame carrying its
+    /// term: the node comes back in the snapshot's term, with no vote, never in an
+    /// older term than its own log (list-append seed 449).
+    @Test func aSnapshotWhoseFrameWasLostRaisesTheTerm() throws {
+        let disk = disk()
+        _ = try filledStore(disk, count: 6)
+        let installed = Snapshot(metadata: SnapshotMetadata(index: LogIndex(20), term: Term(5), configuration: founders), data: [20])
+        try RaftSnapshotFile.write(installed, disk: disk, name: RaftLogStore.snapshotName, sync: true)
+        try disk.syncDirectory()
+        _ = disk.crash()
+        let (state, _) = try RaftLogStore(disk: disk).recover(bootstrap: founders)
+        #expect(state.snapshot.metadata.index == LogIndex(20) && state.entries.isEmpty)
+        #expect(state.hardState.term == Term(5) && state.hardState.vote == nil)
+        #expect(state.hardState.commit == LogIndex(20))
+    }
+
     @Test func anUnsyncedTailIsCutCleanly() throws {
         var rates = DiskFaultRates()
         rates.unsyncedLost = 0

@@ -106,6 +106,8 @@ public final class ShardNode: NodeProcess {
         var appliedSinceSnapshot = 0
         var proposals: [LogIndex: Proposal] = [:]
         var wasLeader = false
+        /// The leader its Raft named at the last round (hints change only on news).
+        var leaderSeen: NodeID?
         var destroyed = false
 
         init(shard: ShardID, raft: Raft, machine: Machine, configuration: (LogIndex, ClusterConfiguration)) {
@@ -565,7 +567,10 @@ public final class ShardNode: NodeProcess {
                 replica.wasLeader = leads
                 if leads { becameLeader(replica) } else { stoppedLeading(replica) }
             }
-            if let leader = replica.raft.leader { leaderHints[shard] = leader }
+            // Only news: a follower that stopped hearing from its group keeps an old
+            // view, which must not overwrite a fresher hint every round.
+            if let leader = replica.raft.leader, leader != replica.leaderSeen { leaderHints[shard] = leader }
+            replica.leaderSeen = replica.raft.leader
         }
     }
 
@@ -635,17 +640,23 @@ public final class ShardNode: NodeProcess {
         return leaderHints[shard]
     }
 
-    /// The node most likely to lead `shard`: itself when it leads, else the best hint.
+    /// The node most likely to lead `shard` at the `attempt`th try: itself when it
+    /// leads; else, in turn, the last leader heard from (a message from it, or another
+    /// node's "not the leader, ask N"), its own replica's view, and the voters the map
+    /// lists. Trying them in turn matters: a replica here can be stuck with a stale
+    /// view for good (one moved off the group hears from no leader), so its view must
+    /// not be the only answer (found by list-append seed 961: every prepare for one
+    /// shard went to a deposed leader and every cross-shard transaction timed out).
     func leaderGuess(_ shard: ShardID, attempt: Int = 0) -> NodeID? {
-        if let replica = replicas[shard] {
-            if replica.isLeader { return node }
-            if let leader = replica.raft.leader { return leader }
+        if let replica = replicas[shard], replica.isLeader { return node }
+        var candidates: [NodeID] = []
+        if let hint = leaderHints[shard] { candidates.append(hint) }
+        if let leader = replicas[shard]?.raft.leader, !candidates.contains(leader) { candidates.append(leader) }
+        for voter in map.descriptor(of: shard)?.replicas.voters ?? [] where !candidates.contains(voter) && voter != node {
+            candidates.append(voter)
         }
-        if attempt == 0, let hint = leaderHints[shard] { return hint }
-        guard let descriptor = map.descriptor(of: shard) else { return leaderHints[shard] }
-        let voters = descriptor.replicas.voters
-        guard !voters.isEmpty else { return nil }
-        return voters[attempt % voters.count]
+        guard !candidates.isEmpty else { return nil }
+        return candidates[attempt % candidates.count]
     }
 
     func sendToLeader(of shard: ShardID, _ message: ShardMessage, attempt: Int = 0) {
@@ -661,9 +672,10 @@ public final class ShardNode: NodeProcess {
         return nil
     }
 
-    /// A hint from a message's sender, unless this node knows the group's leader itself.
+    /// A hint from a message's sender, which led the group when it sent it: fresher
+    /// than what a follower here may believe.
     func noteLeader(_ shard: ShardID, _ sender: NodeID) {
-        guard replicas[shard]?.raft.leader == nil else { return }
+        guard sender != node else { return }
         leaderHints[shard] = sender
     }
 

@@ -210,12 +210,18 @@ public final class RaftLogStore {
                     base = marker
                 }
             }
-            for entry in frame.entries where entry.index > base.index {
-                if entry.index <= lastIndex {
-                    entries.removeSubrange(Int(entry.index.rawValue - base.index.rawValue - 1)...)
+            // The frame's entries replace the log from their first index — which may be
+            // at or below the start when the replay starts from a newer snapshot file:
+            // then everything replayed past the start was replaced too (found by
+            // shard-bank seed 186: entries of a deposed leader outlived their overwrite).
+            if let first = frame.entries.first?.index, first <= lastIndex {
+                if first <= base.index {
+                    entries.removeAll()
+                } else {
+                    entries.removeSubrange(Int(first.rawValue - base.index.rawValue - 1)...)
                 }
-                if entry.index == lastIndex.next { entries.append(entry) }
             }
+            for entry in frame.entries where entry.index == lastIndex.next { entries.append(entry) }
         }
 
         private func position(of index: LogIndex) -> Int? {
@@ -246,7 +252,20 @@ public final class RaftLogStore {
             var state = hardState
             state.commit = min(state.commit, LogIndex(snapshot.metadata.index.rawValue + UInt64(entries.count)))
             state.commit = max(state.commit, snapshot.metadata.index)
+            Replay.raiseTerm(&state, toAtLeast: snapshot.metadata.term)
             return RaftRecoveredState(hardState: state, snapshot: snapshot, entries: entries)
+        }
+
+        /// A snapshot from the leader is written (and synced) before the frame with the
+        /// term that came with it; a crash between the two leaves a snapshot of a newer
+        /// term than the hard state (found by list-append seed 449: the node then led an
+        /// older term with a newer log). The term the snapshot proves is taken, without
+        /// a vote: a vote in it would have been in the lost frame, and votes are sent
+        /// only once persisted, so none was cast.
+        static func raiseTerm(_ state: inout HardState, toAtLeast term: Term) {
+            guard term > state.term else { return }
+            state.term = term
+            state.vote = nil
         }
 
         /// The state after damage: the readable prefix (or nothing, without a usable
@@ -285,6 +304,7 @@ public final class RaftLogStore {
                 state.repairFloorTerm = .zero
             }
             state.commit = min(max(prefixCommit, snapshot.metadata.index), last)
+            Replay.raiseTerm(&state, toAtLeast: snapshot.metadata.term)
             return RaftRecoveredState(hardState: state, snapshot: snapshot, entries: kept)
         }
     }
