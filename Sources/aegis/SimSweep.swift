@@ -146,10 +146,13 @@ struct SimSweep: ParsableCommand {
     private func runAll(_ seeds: [UInt64], jobs: Int, request: @escaping @Sendable (UInt64) -> RunRequest) -> [SeedResult] {
         let next = Atomic<Int>(0)
         let results = Mutex<[SeedResult]>([])
-        DispatchQueue.concurrentPerform(iterations: min(jobs, max(seeds.count, 1))) { _ in
+        SweepCrashNote.install()
+        DispatchQueue.concurrentPerform(iterations: min(jobs, max(seeds.count, 1))) { slot in
+            defer { SweepCrashNote.idle(slot: slot) }
             while true {
                 let index = next.add(1, ordering: .relaxed).oldValue
                 guard index < seeds.count else { return }
+                SweepCrashNote.running(slot: slot, command: request(seeds[index]).reproduceCommand)
                 let output = Runner.run(request(seeds[index]), recording: false)
                 let result = SeedResult(seed: seeds[index], result: output.result)
                 results.withLock { $0.append(result) }
