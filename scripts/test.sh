@@ -48,6 +48,12 @@ if [ -x .build/release/aegis ]; then
     step "planted bug caught: $mutation in Scenarios/storage.yaml (seeds 1..200)" \
       caught "$aegis" sim sweep Scenarios/storage.yaml --seeds 1..200 --mutation "$mutation" --traces-max 0
   done
+  for planted in "shard-bank txn-commit-without-prepare" "list-append txn-forget-decision" \
+      "shard-bank txn-release-locks-early" "shard-bank shard-stale-route"; do
+    set -- $planted
+    step "planted bug caught: $2 in Scenarios/$1.yaml (seeds 1..200)" \
+      caught "$aegis" sim sweep "Scenarios/$1.yaml" --seeds 1..200 --mutation "$2" --traces-max 0
+  done
   # Release builds of the simulator leave Swift's dynamic exclusivity checks out for
   # speed (Package.swift); the debug build keeps them, so every top-level scenario runs there too.
   debug_seeds="${DEBUG_SWEEP_SEEDS:-100}"
