@@ -146,6 +146,14 @@ public final class AegisClient: @unchecked Sendable {
         return try await send(.GET, "/api/v1/cluster/peers")
     }
 
+    /// The sharded store as one node sees it (`GET /api/v1/cluster/shards`): the shard
+    /// map's version, and each shard's range, replicas and leader. A node started
+    /// without `--shards` answers `.server(status: 404, code: "not_sharded", …)`.
+    public func clusterShards(at endpoint: Endpoint? = nil) async throws(ClientError) -> [String: Any] {
+        if let endpoint { return try await sendOnce(.GET, "/api/v1/cluster/shards", to: endpoint, body: nil, requestID: nil) }
+        return try await send(.GET, "/api/v1/cluster/shards")
+    }
+
     public func addMember(id: UInt32, peerAddress: String) async throws(ClientError) -> [String: Any] {
         try await send(.POST, "/api/v1/cluster/members", body: ["id": Int(id), "address": peerAddress])
     }

@@ -13,7 +13,9 @@ struct ServerCommand: AsyncParsableCommand {
             With no flags: node 1, HTTP on 127.0.0.1:9090, peers on 127.0.0.1:9190, data in \
             ./aegis-data, a single-node cluster. Flags override the --config file (YAML: \
             node_id, http, raft, data_dir, cluster, join, peers, request_timeout_ms, \
-            body_bytes_max). SIGTERM or Ctrl-C stops it cleanly; after kill -9 it recovers \
+            body_bytes_max, shards). With --shards N the key-value API spans N data \
+            shards, each its own Raft group, and batches across shards commit \
+            atomically by two-phase commit; give every founding node the same N. SIGTERM or Ctrl-C stops it cleanly; after kill -9 it recovers \
             from its data directory.
 
             A 3-node cluster on one machine:
@@ -40,6 +42,8 @@ struct ServerCommand: AsyncParsableCommand {
     var cluster: String?
     @Flag(help: "Start empty, outside the founding voters, and wait to be added (POST /api/v1/cluster/members).")
     var join = false
+    @Option(help: "Run the key-value API on this many data shards (Raft groups), 1 to 64; 0 or absent: one group.")
+    var shards: Int?
     @Option(name: .customLong("tls-cert"), help: "PEM certificate: serve HTTPS, and TLS between nodes (with --tls-key and --tls-ca).")
     var tlsCert: String?
     @Option(name: .customLong("tls-key"), help: "PEM private key of --tls-cert.")
@@ -88,6 +92,7 @@ struct ServerCommand: AsyncParsableCommand {
         if let dataDir { configuration.dataDirectory = dataDir }
         if let cluster { configuration.cluster = cluster }
         if join { configuration.join = true }
+        if let shards { configuration.shards = shards }
         switch (tlsCert, tlsKey) {
         case let (cert?, key?):
             configuration.tls = ServerConfiguration.TLSFiles(certificate: cert, key: key, certificateAuthority: tlsCA)

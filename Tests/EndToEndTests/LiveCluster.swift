@@ -64,6 +64,8 @@ final class LiveCluster: @unchecked Sendable {
     private(set) var nodes: [Node] = []
     let http: HTTPClient
     let certificates: Certificates?
+    /// Given to every server after the standard arguments (`--shards 8`, say).
+    var serverArguments: [String] = []
 
     /// `size` founding nodes, then `joiners` more started with --join (outside the
     /// cluster until added).
@@ -99,6 +101,7 @@ final class LiveCluster: @unchecked Sendable {
         let peers = nodes.filter { $0.id != node.id && (node.joins || !$0.joins) }.map { "\($0.id)=127.0.0.1:\($0.raftPort)" }
         if !peers.isEmpty { arguments += ["--peers", peers.joined(separator: ",")] }
         if node.joins { arguments.append("--join") }
+        arguments += serverArguments
         if let certificates {
             arguments += ["--tls-cert", certificates.certificate, "--tls-key", certificates.key, "--tls-ca", certificates.authority]
         }

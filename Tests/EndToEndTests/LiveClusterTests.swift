@@ -116,6 +116,10 @@ struct LiveClusterTests {
         #expect(unknown.status == 404)
         #expect(unknown.json["code"] as? String == "unknown_route")
 
+        let notSharded = try await cluster.request("GET", base + "/api/v1/cluster/shards")
+        #expect(notSharded.status == 404)
+        #expect(notSharded.json["code"] as? String == "not_sharded")
+
         let missing = try await cluster.request("GET", base + "/api/v1/kv/keys/absent")
         #expect(missing.status == 404)
         #expect(missing.json["code"] as? String == "not_found")

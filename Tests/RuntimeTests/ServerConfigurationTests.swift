@@ -22,6 +22,7 @@ import Testing
             cluster: prod
             request_timeout_ms: 2000
             body_bytes_max: 65536
+            shards: 8
             peers:
               1: 127.0.0.1:9190
               3: 127.0.0.1:9192
@@ -32,6 +33,7 @@ import Testing
         #expect(configuration.cluster == "prod")
         #expect(configuration.requestTimeoutMilliseconds == 2000)
         #expect(configuration.bodyBytesMax == 65536)
+        #expect(configuration.shards == 8)
         #expect(configuration.peers == [NodeID(1): HostPort(host: "127.0.0.1", port: 9190), NodeID(3): HostPort(host: "127.0.0.1", port: 9192)])
         #expect(configuration.initialVoters == [NodeID(1), NodeID(2), NodeID(3)])
         try configuration.validate()
@@ -47,6 +49,8 @@ import Testing
             ("peers: [1, 2]", "peers must map node ids"),
             ("- a\n- b", "must be a mapping"),
             ("http: [unclosed", "not valid YAML"),
+            ("shards: 65", "shards must be a whole number from 0 (unsharded) to 64"),
+            ("shards: many", "shards must be a whole number"),
         ]
         for (text, expected) in cases {
             do {
@@ -67,6 +71,14 @@ import Testing
         var lonelyJoiner = ServerConfiguration()
         lonelyJoiner.join = true
         #expect(throws: ConfigurationError.self) { try lonelyJoiner.validate() }
+        var shardedJoiner = ServerConfiguration()
+        shardedJoiner.peers = [NodeID(2): HostPort(host: "127.0.0.1", port: 9191)]
+        shardedJoiner.join = true
+        shardedJoiner.shards = 8
+        #expect(throws: ConfigurationError.self) { try shardedJoiner.validate() }
+        var tooManyShards = ServerConfiguration()
+        tooManyShards.shards = -1
+        #expect(throws: ConfigurationError.self) { try tooManyShards.validate() }
     }
 
     @Test func peersFlagParses() throws {

@@ -87,6 +87,11 @@ public final class EngineHost: @unchecked Sendable {
         }
     }
 
+    /// The sharded key-value store beside the node, when the server runs one (its
+    /// messages share the peer transport behind `ShardHost.channelTag`). Set before
+    /// `start`.
+    public internal(set) var shardHost: ShardHost?
+
     init(loop: any EventLoop, nodeID: NodeID, httpAddress: String, disk: FileDisk, transport: PeerTransport,
          configuration: KVNode.Configuration, metrics: ServerMetrics, logger: Logger) {
         self.metrics = metrics
@@ -174,6 +179,10 @@ public final class EngineHost: @unchecked Sendable {
     }
 
     private func received(_ bytes: [UInt8], from sender: NodeID) {
+        if bytes.first == ShardHost.channelTag {
+            shardHost?.received(Array(bytes.dropFirst()), from: sender)
+            return
+        }
         if bytes.first == ClientResponse.wireTag {
             if let response = try? ClientResponse.decode(bytes) { answered(response) }
             return

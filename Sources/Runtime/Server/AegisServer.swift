@@ -53,7 +53,19 @@ public enum AegisServer {
         let engineGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let engineLoop = engineGroup.next()
         let group = MultiThreadedEventLoopGroup(numberOfThreads: max(2, System.coreCount))
-        let hello = PeerHello(cluster: configuration.cluster, node: configuration.nodeID,
+        var shardDisk: FileDisk?
+        if configuration.shards > 0 {
+            do {
+                shardDisk = try FileDisk(path: configuration.dataDirectory + "/shards", instrumented: true)
+            } catch {
+                throw StartError.failed("cannot open \(configuration.dataDirectory)/shards: \(error); check the path and its permissions")
+            }
+        } else if let names = try? FileManager.default.contentsOfDirectory(atPath: configuration.dataDirectory + "/shards"), !names.isEmpty {
+            throw StartError.failed("\(configuration.dataDirectory) holds a sharded store; start this node with the --shards it was created with")
+        }
+        // Nodes that disagree on sharding refuse each other, as nodes of other clusters do.
+        let clusterName = configuration.shards > 0 ? "\(configuration.cluster)+shards=\(configuration.shards)" : configuration.cluster
+        let hello = PeerHello(cluster: clusterName, node: configuration.nodeID,
             peerAddress: configuration.raft.description, httpAddress: configuration.http.description)
         let transport = PeerTransport(engineLoop: engineLoop, group: group, local: hello, listen: configuration.raft,
             peers: configuration.peers, tls: peerTLS, logger: logger)
@@ -66,6 +78,17 @@ public enum AegisServer {
             FileHandle.standardError.write(Data("aegis: \(reason)\n".utf8))
             exit(3)
         }
+        if let shardDisk {
+            let shardConfiguration = ShardNode.Configuration(
+                layout: ShardHost.layout(nodes: configuration.initialVoters, shards: configuration.shards))
+            let shardHost = ShardHost(loop: engineLoop, nodeID: configuration.nodeID, disk: shardDisk,
+                configuration: shardConfiguration, logger: logger) { [transport] target, bytes in transport.send(to: target, bytes) }
+            shardHost.onFatal = { reason in
+                FileHandle.standardError.write(Data("aegis: \(reason)\n".utf8))
+                exit(3)
+            }
+            host.shardHost = shardHost
+        }
 
         do {
             try await transport.start()
@@ -76,6 +99,7 @@ public enum AegisServer {
         }
         do {
             try await host.start().get()
+            try await host.shardHost?.start().get()
         } catch {
             try? await transport.stop().get()
             try? await group.shutdownGracefully()
@@ -103,6 +127,7 @@ public enum AegisServer {
         } catch {
             failure = StartError.failed("the HTTP server on \(configuration.http) stopped: \(error); is another process using that port? choose another with --http")
         }
+        try? await host.shardHost?.stop().get()
         try? await host.stop().get()
         try? await transport.stop().get()
         try? await group.shutdownGracefully()

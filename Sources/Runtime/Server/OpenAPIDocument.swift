@@ -106,6 +106,12 @@ paths:
       summary: The other nodes this node knows, with their addresses and roles.
       responses:
         "200": {description: Peers, content: {application/json: {schema: {type: object, properties: {node_id: {type: integer}, peers: {type: array, items: {$ref: "#/components/schemas/Peer"}}}}}}}
+  /api/v1/cluster/shards:
+    get:
+      summary: The sharded store as this node sees it - its copy of the shard map, each shard's range, replicas and leader (404 not_sharded on a node started without --shards).
+      responses:
+        "200": {description: Shards, content: {application/json: {schema: {$ref: "#/components/schemas/ShardMap"}}}}
+        "404": {$ref: "#/components/responses/Error"}
   /api/v1/cluster/members:
     post:
       summary: Add a node (started with --join) as a learner and promote it to voter, through Raft.
@@ -271,5 +277,28 @@ components:
         cluster: {type: string}
         http_address: {type: string}
         peer_address: {type: string}
+    ShardMap:
+      type: object
+      properties:
+        node_id: {type: integer}
+        map_version: {type: integer}
+        nodes: {type: array, items: {type: integer}}
+        decommissioning: {type: array, items: {type: integer}}
+        shards:
+          type: array
+          items:
+            type: object
+            properties:
+              id: {type: integer}
+              role: {type: string, description: "meta (the shard-map group, which holds no user keys) or data"}
+              generation: {type: integer}
+              range: {type: object, properties: {start: {type: string}, end: {type: string, nullable: true, description: "exclusive; null is the end of the key space"}}}
+              replicas: {type: array, items: {type: integer}}
+              learners: {type: array, items: {type: integer}}
+              leader_id: {type: integer, nullable: true}
+              hosted_here: {type: boolean}
+              keys: {type: integer, nullable: true, description: "keys in this node's replica; null when not hosted here or for the meta group"}
+        transactions: {type: object, properties: {committed: {type: integer}, aborted: {type: integer}, reruns: {type: integer}}}
+        stopped_reason: {type: string, nullable: true}
 """#
 }

@@ -17,6 +17,10 @@ struct RESTRoutes: Sendable {
     static let listLimitDefault = 100
 
     var timeout: TimeAmount { .milliseconds(Int64(configuration.requestTimeoutMilliseconds)) }
+    /// The sharded store, when the server runs one (`--shards`).
+    var shardBackend: ShardKVBackend? { host.shardHost.map { ShardKVBackend(shards: $0) } }
+    /// Where the key-value routes go: the sharded store, else the node's Raft group.
+    var kv: any KVBackend { shardBackend ?? host }
 
     func register(on router: Router<BasicRequestContext>) {
         router.add(middleware: RequestMetricsMiddleware())
@@ -38,6 +42,7 @@ struct RESTRoutes: Sendable {
 
         router.get("/api/v1/cluster/info") { _, _ in try await clusterInfo() }
         router.get("/api/v1/cluster/peers") { _, _ in try await clusterPeers() }
+        router.get("/api/v1/cluster/shards") { _, _ in try await clusterShards() }
         router.post("/api/v1/cluster/members") { request, _ in try await addMember(request) }
         router.delete("/api/v1/cluster/members/{id}") { _, context in try await removeMember(context.parameters.get("id") ?? "") }
         router.get("/api/v1/metrics") { _, _ in try await metricsJSON() }
@@ -79,7 +84,7 @@ struct RESTRoutes: Sendable {
 
     private func delete(_ key: String, request: Request) async throws -> Response {
         let keyBytes = try KeyInput.bytes(key)
-        let result = try await host.call(.delete(key: keyBytes), identity: try identity(request), timeout: timeout).get()
+        let result = try await kv.kv(.delete(key: keyBytes), identity: try identity(request), timeout: timeout)
         guard case let .deleted(existed) = result else { throw unexpected(result) }
         return JSONResponse.make(["success": existed, "key": key])
     }
@@ -96,8 +101,8 @@ struct RESTRoutes: Sendable {
         }
         let prefixBytes = try KeyInput.bytes(prefix, allowEmpty: true)
         let result = try localConsistency(request)
-            ? try await host.localScan(prefix: prefixBytes, limit: limit).get()
-            : try await host.call(.scan(prefix: prefixBytes, limit: limit), timeout: timeout).get()
+            ? try await kv.localListing(prefix: prefixBytes, limit: limit)
+            : try await kv.kv(.scan(prefix: prefixBytes, limit: limit), identity: nil, timeout: timeout)
         guard case let .entries(pairs, matched) = result else { throw unexpected(result) }
         let now = Timestamp.nowMilliseconds()
         var entries: [String] = []
@@ -118,6 +123,18 @@ struct RESTRoutes: Sendable {
     private func batchGet(_ request: Request) async throws -> Response {
         let body = try await JSONBody.object(request, limit: configuration.bodyBytesMax)
         let keys = try JSONBody.strings(body, "keys", max: RESTRoutes.batchKeysMax)
+        if let shardBackend {
+            // One transaction: the entries are one consistent moment across shards.
+            let values = try await shardBackend.batchGet(try keys.map { try KeyInput.bytes($0) }, timeout: timeout)
+            let now = Timestamp.nowMilliseconds()
+            var entries: [String] = []
+            for (key, stored) in zip(keys, values) {
+                if let stored, let entry = KVEntry.decode(key: key, stored: stored), !entry.isExpired(nowMilliseconds: now) {
+                    entries.append(entry.jsonText)
+                }
+            }
+            return JSONResponse.text("{\"entries\":[" + entries.joined(separator: ",") + "]}")
+        }
         var reads: [(String, EventLoopFuture<KVResult>)] = []
         for key in keys { reads.append((key, host.call(.get(key: try KeyInput.bytes(key)), timeout: timeout))) }
         var entries: [String] = []
@@ -147,6 +164,20 @@ struct RESTRoutes: Sendable {
             }
             inputs.append(try EntryInput(object, what: "entries[\(index)]"))
         }
+        if let shardBackend {
+            // All or nothing, across shards (two-phase commit when they differ).
+            let keys = try inputs.map { try KeyInput.bytes($0.key) }
+            _ = try await shardBackend.batchWrite(keys, timeout: timeout) { current in
+                let now = Timestamp.nowMilliseconds()
+                return try zip(inputs, current).map { input, stored in
+                    let existing = stored.flatMap { KVEntry.decode(key: input.key, stored: $0) }
+                        .flatMap { $0.isExpired(nowMilliseconds: now) ? nil : $0 }
+                    return try KVEntry(key: input.key, valueJSON: input.valueJSON, ttlSeconds: input.ttlSeconds,
+                        createdMilliseconds: existing?.createdMilliseconds ?? now, updatedMilliseconds: now).storedChecked()
+                }
+            }
+            return JSONResponse.make(["count": inputs.count])
+        }
         try await withThrowingTaskGroup(of: Void.self) { group in
             for input in inputs { group.addTask { _ = try await store(input, identity: nil) } }
             try await group.waitForAll()
@@ -157,6 +188,12 @@ struct RESTRoutes: Sendable {
     private func batchDelete(_ request: Request) async throws -> Response {
         let body = try await JSONBody.object(request, limit: configuration.bodyBytesMax)
         let keys = try JSONBody.strings(body, "keys", max: RESTRoutes.batchKeysMax)
+        if let shardBackend {
+            let (before, _) = try await shardBackend.batchWrite(try keys.map { try KeyInput.bytes($0) }, timeout: timeout) { current in
+                current.map { _ in nil }
+            }
+            return JSONResponse.make(["deleted": before.filter { $0 != nil }.count])
+        }
         var deletes: [EventLoopFuture<KVResult>] = []
         for key in keys { deletes.append(host.call(.delete(key: try KeyInput.bytes(key)), timeout: timeout)) }
         var deleted = 0
@@ -174,7 +211,7 @@ struct RESTRoutes: Sendable {
         let expected: String? = body["expected"].flatMap { $0 is NSNull ? nil : JSONText.encode($0) }
         let keyBytes = try KeyInput.bytes(input.key)
         for _ in 0..<8 {
-            let result = try await host.call(.get(key: keyBytes), timeout: timeout).get()
+            let result = try await kv.kv(.get(key: keyBytes), identity: nil, timeout: timeout)
             guard case let .value(stored) = result else { throw unexpected(result) }
             let now = Timestamp.nowMilliseconds()
             let current = stored.flatMap { KVEntry.decode(key: input.key, stored: $0) }.flatMap { $0.isExpired(nowMilliseconds: now) ? nil : $0 }
@@ -184,8 +221,8 @@ struct RESTRoutes: Sendable {
             }
             let entry = KVEntry(key: input.key, valueJSON: input.valueJSON, ttlSeconds: input.ttlSeconds,
                 createdMilliseconds: current?.createdMilliseconds ?? now, updatedMilliseconds: now)
-            let swapped = try await host.call(.compareAndSet(key: keyBytes, expected: stored, new: try entry.storedChecked()),
-                timeout: timeout).get()
+            let swapped = try await kv.kv(.compareAndSet(key: keyBytes, expected: stored, new: try entry.storedChecked()),
+                identity: nil, timeout: timeout)
             if case .compareAndSet(true, _) = swapped {
                 return JSONResponse.text("{\"entry\":" + entry.jsonText + ",\"key\":" + JSONText.quote(input.key) + ",\"success\":true}")
             }
@@ -200,9 +237,9 @@ struct RESTRoutes: Sendable {
         let keyBytes = try KeyInput.bytes(key)
         let stored: [UInt8]?
         if local {
-            stored = try await host.localRead(keyBytes).get()
+            stored = try await kv.localValue(keyBytes)
         } else {
-            let result = try await host.call(.get(key: keyBytes), timeout: timeout).get()
+            let result = try await kv.kv(.get(key: keyBytes), identity: nil, timeout: timeout)
             guard case let .value(value) = result else { throw unexpected(result) }
             stored = value
         }
@@ -216,21 +253,23 @@ struct RESTRoutes: Sendable {
 
     /// Deletes an expired entry unless it was rewritten meanwhile (compare-and-set).
     private func removeExpired(_ key: [UInt8], _ stored: [UInt8]) {
-        _ = host.call(.compareAndSet(key: key, expected: stored, new: nil), timeout: timeout)
+        let kv = kv
+        let timeout = timeout
+        Task { _ = try? await kv.kv(.compareAndSet(key: key, expected: stored, new: nil), identity: nil, timeout: timeout) }
     }
 
     /// Writes an entry, keeping its creation time: a compare-and-set against the value
     /// this node last applied (a guess), retried with the value the leader holds.
     private func store(_ input: EntryInput, identity: (clientID: UInt64, sequence: UInt64)?) async throws -> KVEntry {
         let keyBytes = try KeyInput.bytes(input.key)
-        var guess = try await host.localRead(keyBytes).get()
+        var guess = try await kv.localValue(keyBytes)
         for attempt in 0..<8 {
             let now = Timestamp.nowMilliseconds()
             let existing = guess.flatMap { KVEntry.decode(key: input.key, stored: $0) }.flatMap { $0.isExpired(nowMilliseconds: now) ? nil : $0 }
             let entry = KVEntry(key: input.key, valueJSON: input.valueJSON, ttlSeconds: input.ttlSeconds,
                 createdMilliseconds: existing?.createdMilliseconds ?? now, updatedMilliseconds: now)
-            let result = try await host.call(.compareAndSet(key: keyBytes, expected: guess, new: try entry.storedChecked()),
-                identity: attempt == 0 ? identity : nil, timeout: timeout).get()
+            let result = try await kv.kv(.compareAndSet(key: keyBytes, expected: guess, new: try entry.storedChecked()),
+                identity: attempt == 0 ? identity : nil, timeout: timeout)
             guard case let .compareAndSet(succeeded, current) = result else { throw unexpected(result) }
             if succeeded { return entry }
             guess = current
@@ -265,6 +304,36 @@ struct RESTRoutes: Sendable {
             ]
         }
         return JSONResponse.make(["node_id": Int(status.node.rawValue), "peers": peers])
+    }
+
+    /// The sharded store as this node sees it: the map's version, and each shard's
+    /// range, replicas and leader (the leader as far as this node knows).
+    private func clusterShards() async throws -> Response {
+        guard let shards = host.shardHost else {
+            throw APIError(status: .notFound, code: "not_sharded",
+                message: "this node runs the unsharded store (one Raft group); start the cluster with --shards N for shards")
+        }
+        let status = try await shards.status().get()
+        func text(_ key: [UInt8]?) -> Any { key.map { String(decoding: $0, as: UTF8.self) as Any } ?? NSNull() }
+        let list: [[String: Any]] = status.shards.map { shard in
+            [
+                "id": Int(shard.id.rawValue), "role": shard.id == .meta ? "meta" : "data",
+                "generation": Int(shard.generation),
+                "range": ["start": text(shard.range.start), "end": text(shard.range.end)],
+                "replicas": shard.voters.map { Int($0.rawValue) }, "learners": shard.learners.map { Int($0.rawValue) },
+                "leader_id": shard.leader.map { Int($0.rawValue) as Any } ?? NSNull(),
+                "hosted_here": shard.hostedHere, "keys": shard.keysHere.map { $0 as Any } ?? NSNull(),
+            ]
+        }
+        var body: [String: Any] = [
+            "node_id": Int(status.node.rawValue), "map_version": Int(status.mapVersion),
+            "nodes": status.nodes.map { Int($0.rawValue) },
+            "decommissioning": status.decommissioning.map { Int($0.rawValue) }, "shards": list,
+            "transactions": ["committed": status.hostCounters.committed, "aborted": status.hostCounters.aborted,
+                             "reruns": status.hostCounters.reruns],
+        ]
+        body["stopped_reason"] = status.stoppedReason.map { $0 as Any } ?? NSNull()
+        return JSONResponse.make(body)
     }
 
     /// `{id, address}`: adds a node (already started with `--join`) as a learner, then

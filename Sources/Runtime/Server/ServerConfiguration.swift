@@ -46,6 +46,12 @@ public struct ServerConfiguration: Equatable, Sendable {
     public var bodyBytesMax = 4 << 20
     /// HTTPS for clients and mutual TLS between nodes, when set (the `TLS` trait).
     public var tls: TLSFiles?
+    /// Data shards of the sharded key-value store (`/api/v1/kv` then spans shards, each
+    /// its own Raft group, with atomic cross-shard batches); 0 runs the single-group
+    /// store. Every founding node must give the same number.
+    public var shards = 0
+    /// The default split keys are single characters from 0 to z, so at most this many.
+    public static let shardsMax = 64
 
     /// PEM files: this node's certificate (chain) and private key, and the certificate
     /// authority that signed every node's certificate (peers must present one it signed).
@@ -68,7 +74,7 @@ public struct ServerConfiguration: Equatable, Sendable {
         join ? peers.keys.sorted() : ([nodeID] + peers.keys).sorted()
     }
 
-    static let fileKeys: Set<String> = ["node_id", "http", "raft", "data_dir", "cluster", "join", "peers", "request_timeout_ms", "body_bytes_max", "tls"]
+    static let fileKeys: Set<String> = ["node_id", "http", "raft", "data_dir", "cluster", "join", "peers", "request_timeout_ms", "body_bytes_max", "tls", "shards"]
 
     /// Reads a YAML configuration file's text; `origin` names it in errors.
     public static func parse(yaml text: String, origin: String) throws(ConfigurationError) -> ServerConfiguration {
@@ -106,6 +112,12 @@ public struct ServerConfiguration: Equatable, Sendable {
                 throw .invalid("\(origin): body_bytes_max must be a whole number from 1024 to 67108864")
             }
             configuration.bodyBytesMax = number
+        }
+        if let value = map["shards"] {
+            guard let number = value as? Int, (0...shardsMax).contains(number) else {
+                throw .invalid("\(origin): shards must be a whole number from 0 (unsharded) to \(shardsMax)")
+            }
+            configuration.shards = number
         }
         if let value = map["tls"] {
             guard let files = value as? [String: Any], let cert = files["cert"] as? String, let key = files["key"] as? String else {
@@ -160,6 +172,12 @@ public struct ServerConfiguration: Equatable, Sendable {
         }
         if dataDirectory.isEmpty {
             throw .invalid("--data-dir must name a directory")
+        }
+        if !(0...ServerConfiguration.shardsMax).contains(shards) {
+            throw .invalid("--shards must be from 0 (unsharded) to \(ServerConfiguration.shardsMax), not \(shards)")
+        }
+        if shards > 0 && join {
+            throw .invalid("a sharded cluster takes its layout from its founding nodes; start every node with --peers, without --join")
         }
         if let tls {
             #if !TLS

@@ -235,7 +235,8 @@ extension ShardNode {
         }
     }
 
-    /// A listing of the shards this node can read itself (operators' view); keys on
+    /// A listing of the shards this node can read itself, from its replica of each,
+    /// leader or follower (a follower may lag; a listing, not a snapshot); keys on
     /// shards it does not host are left out and the answer says it is incomplete.
     func scanLocally(start: [UInt8], end: [UInt8]?, limit: Int) -> ShardClientOutcome {
         var entries: [ScannedEntry] = []
@@ -244,7 +245,7 @@ extension ShardNode {
         for descriptor in map.shards {
             if let end, !descriptor.range.start.lexicographicallyPrecedes(end) { break }
             if let shardEnd = descriptor.range.end, !start.lexicographicallyPrecedes(shardEnd) { continue }
-            guard let machine = dataMachine(of: descriptor.id), replicas[descriptor.id]?.isLeader == true else {
+            guard let machine = dataMachine(of: descriptor.id) else {
                 complete = false
                 continue
             }

@@ -1,0 +1,149 @@
+import AegisTestSupport
+import Foundation
+import Testing
+
+/// End-to-end tests of the sharded store (`--shards N`) on real `aegis server`
+/// processes: the shard listing on every surface, and batches across shards that are
+/// atomic for readers while a node is killed and restarted.
+@Suite(.serialized)
+struct ShardedClusterTests {
+    static let dataShards = 8
+
+    /// Three nodes with eight data shards. `aegis status` and
+    /// `/api/v1/cluster/shards` list every shard with a leader; writers set the same
+    /// value under keys that live on different shards, in one batch each, while readers
+    /// read all the keys in one batch and must never see them differ (a half-applied
+    /// batch). Node 3 is killed with SIGKILL midway and restarted; afterwards every node
+    /// lists the same keys and values.
+    @Test(.timeLimit(.minutes(2)))
+    func crossShardBatchesStayAtomicThroughAKill() async throws {
+        let cluster = try LiveCluster(size: 3)
+        cluster.serverArguments = ["--shards", "\(ShardedClusterTests.dataShards)"]
+        defer { cluster.stopAll() }
+        try cluster.startAll()
+        try await waitForShardLeaders(cluster, nodes: [1, 2, 3])
+
+        let status = try AegisProcess.run(["status", "--endpoint", cluster.endpoints.joined(separator: ",")])
+        #expect(status.status == 0, "aegis status failed: \(status.output)")
+        let dataRows = status.output.split(separator: "\n").filter { $0.contains(" data ") }
+        #expect(dataRows.count == ShardedClusterTests.dataShards, "aegis status lists \(dataRows.count) data shards:\n\(status.output)")
+        for row in dataRows {
+            let leader = row.split(separator: " ").last.map(String.init) ?? "-"
+            #expect(Int(leader) != nil, "a shard without a leader in aegis status: \(row)")
+        }
+
+        // Keys spread over the shards (the default split keys are single characters).
+        let map = try await cluster.request("GET", cluster.nodes[0].endpoint + "/api/v1/cluster/shards").json
+        let ranges = (map["shards"] as? [[String: Any]] ?? []).filter { $0["role"] as? String == "data" }
+        let keys = ranges.map { shard -> String in
+            let start = (shard["range"] as? [String: Any])?["start"] as? String ?? ""
+            return (start.isEmpty ? "0" : start) + "acct"
+        }
+        #expect(Set(keys).count == ShardedClusterTests.dataShards)
+
+        let tooBig = try JSONSerialization.data(withJSONObject: ["key": "big", "value": String(repeating: "x", count: 70_000)])
+        let refused = try await cluster.request("POST", cluster.nodes[0].endpoint + "/api/v1/kv/keys", body: tooBig)
+        #expect(refused.status == 413)
+        #expect(refused.json["code"] as? String == "value_too_large")
+
+        let tally = BatchTally()
+        let writing = Task {
+            await withTaskGroup(of: Void.self) { group in
+                for writer in 0..<2 {
+                    group.addTask {
+                        var round = 0
+                        while await !tally.stopped {
+                            round += 1
+                            let value = writer * 1_000_000 + round
+                            let body = try! JSONSerialization.data(withJSONObject: ["entries": keys.map { ["key": $0, "value": value] }])
+                            let node = cluster.nodes[(writer + round) % 2]
+                            if let answer = try? await cluster.request("POST", node.endpoint + "/api/v1/kv/batch/set", body: body),
+                               answer.status == 200 {
+                                await tally.wrote()
+                            }
+                        }
+                    }
+                }
+                group.addTask {
+                    let body = try! JSONSerialization.data(withJSONObject: ["keys": keys])
+                    var round = 0
+                    while await !tally.stopped {
+                        round += 1
+                        let node = cluster.nodes[round % 2]
+                        guard let answer = try? await cluster.request("POST", node.endpoint + "/api/v1/kv/batch/get", body: body),
+                              answer.status == 200 else { continue }
+                        let entries = answer.json["entries"] as? [[String: Any]] ?? []
+                        let values = entries.compactMap { $0["value"] as? Int }
+                        await tally.read(values, keys: keys.count)
+                    }
+                }
+            }
+        }
+        try await Task.sleep(for: .milliseconds(2000))
+        cluster.kill9(3)
+        try await Task.sleep(for: .milliseconds(2000))
+        try cluster.start(3)
+        try await waitForShardLeaders(cluster, nodes: [1, 2, 3])
+        try await Task.sleep(for: .milliseconds(1000))
+        await tally.stop()
+        await writing.value
+
+        let (writes, reads, torn) = await tally.figures
+        #expect(writes > 0, "no cross-shard batch was acknowledged")
+        #expect(reads > 0, "no batch read answered")
+        let tornReads = torn.count
+        #expect(tornReads == 0, "batch reads saw half-applied batches, e.g. \(torn.prefix(3))")
+
+        // Every node serves the same final values (each read is a transaction, so any
+        // node answers with the committed state).
+        var listings: [String] = []
+        for node in cluster.nodes {
+            let answer = try await cluster.request("POST", node.endpoint + "/api/v1/kv/batch/get",
+                body: try JSONSerialization.data(withJSONObject: ["keys": keys]), timeoutSeconds: 10)
+            let values = (answer.json["entries"] as? [[String: Any]] ?? []).compactMap { $0["value"] as? Int }
+            #expect(values.count == keys.count && Set(values).count == 1, "node \(node.id) answered \(answer.text)")
+            listings.append(values.map(String.init).joined(separator: ","))
+        }
+        #expect(Set(listings).count == 1, "the nodes disagree: \(listings)")
+
+        // A node restarted without --shards refuses its sharded data directory.
+        #expect(cluster.terminate(2) == 0)
+        cluster.serverArguments = []
+        try cluster.start(2)
+        try await LiveCluster.wait(seconds: 15, "node 2 to refuse starting without --shards") { !cluster.isRunning(2) }
+        #expect(cluster.logs().contains("holds a sharded store; start this node with the --shards it was created with"))
+    }
+
+    /// Waits until each node's shard listing names every data shard with a leader.
+    private func waitForShardLeaders(_ cluster: LiveCluster, nodes: [Int]) async throws {
+        try await LiveCluster.wait(seconds: 30, "every node to see a leader for each of the \(ShardedClusterTests.dataShards) data shards") {
+            for id in nodes {
+                guard let answer = try? await cluster.request("GET", cluster.nodes[id - 1].endpoint + "/api/v1/cluster/shards", timeoutSeconds: 2),
+                      let shards = answer.json["shards"] as? [[String: Any]] else { return false }
+                let data = shards.filter { $0["role"] as? String == "data" }
+                guard data.count == ShardedClusterTests.dataShards, data.allSatisfy({ $0["leader_id"] is Int }) else { return false }
+            }
+            return true
+        }
+    }
+}
+
+/// What the batch writers and readers saw.
+actor BatchTally {
+    private(set) var stopped = false
+    private var writes = 0
+    private var reads = 0
+    private var torn: [[Int]] = []
+
+    func wrote() { writes += 1 }
+
+    /// A read before the first batch sees no keys; after it, all of them with one value.
+    func read(_ values: [Int], keys: Int) {
+        reads += 1
+        if values.isEmpty { return }
+        if values.count != keys || Set(values).count != 1 { torn.append(values) }
+    }
+
+    func stop() { stopped = true }
+    var figures: (writes: Int, reads: Int, torn: [[Int]]) { (writes, reads, torn) }
+}
