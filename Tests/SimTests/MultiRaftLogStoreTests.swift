@@ -66,10 +66,15 @@ import Testing
         }
     }
 
+    private func tombstone(term: UInt64 = 2, last: UInt64) -> MultiRaftLogStore.Tombstone {
+        MultiRaftLogStore.Tombstone(hardState: HardState(term: Term(term), vote: NodeID(1), commit: LogIndex(last - 1)),
+            lastIndex: LogIndex(last), lastTerm: Term(term))
+    }
+
     @Test func aRemovedGroupStaysRemovedAcrossRestarts() throws {
         let store = try filledStore(groups: 3, last: 4)
         try store.saveSnapshot(ShardID(1), Snapshot(metadata: SnapshotMetadata(index: LogIndex(3), term: Term(2), configuration: founders), data: [7]))
-        try store.removeGroup(ShardID(1))
+        try store.removeGroup(ShardID(1), leaving: tombstone(last: 4))
         #expect(!disk.exists(MultiRaftLogStore.snapshotName(ShardID(1))), "its snapshot file goes with it")
         _ = disk.crash()
         let (states, report, recovered) = try recovered()
@@ -79,6 +84,63 @@ import Testing
         // And again after a second restart, from the checkpoint a new segment would carry.
         _ = disk.crash()
         #expect(try self.recovered().2.tombstones == [ShardID(1)])
+    }
+
+    /// A tombstone keeps the removed replica's term and vote, and the end of its log as
+    /// a repair floor; it survives restarts and new segments; a revived group starts
+    /// empty from exactly that state, and stays revived across restarts, even when the
+    /// segment holding the tombstone is still there to be read first.
+    @Test func aTombstoneKeepsTheStateARevivedReplicaStartsFrom() throws {
+        var options = MultiRaftLogStore.Options()
+        options.segmentBytesMax = 4096
+        let store = try filledStore(groups: 2, last: 9, options: options)
+        try store.removeGroup(ShardID(1), leaving: tombstone(term: 3, last: 9))
+        let kept = try #require(store.tombstone(of: ShardID(1)))
+        #expect(kept.hardState.term == Term(3) && kept.hardState.vote == NodeID(1), "term and vote: no second vote in that term")
+        #expect(kept.hardState.repairFloor == LogIndex(9) && kept.hardState.repairFloorTerm == Term(3), "the log it gave up is the floor")
+        #expect(kept.hardState.commit == .zero, "a new replica's empty log holds nothing committed")
+        // Enough rounds of the other group to open new segments (each restates the tombstone).
+        for index in UInt64(10)...40 {
+            try store.persist([MultiRaftLogStore.GroupWrite(group: ShardID(0), hardState: HardState(term: Term(2), vote: NodeID(1), commit: LogIndex(index - 1)),
+                entries: entries(index...index, group: ShardID(0)), snapshot: nil)])
+        }
+        _ = disk.crash()
+        let restarted = MultiRaftLogStore(disk: disk, options: options)
+        let (afterCrash, _) = try restarted.recover()
+        #expect(afterCrash.tombstones == [ShardID(1)])
+        #expect(restarted.tombstone(of: ShardID(1)) == kept, "the tombstone's state survives restarts and checkpoints")
+
+        let revived = try restarted.reviveGroup(ShardID(1))
+        #expect(revived.hardState == kept.hardState && revived.entries.isEmpty && revived.snapshot.metadata.index == .zero)
+        #expect(!restarted.isRemoved(ShardID(1)))
+        try restarted.persist([MultiRaftLogStore.GroupWrite(group: ShardID(1), hardState: HardState(term: Term(4), vote: NodeID(2), commit: .zero),
+            entries: [], snapshot: nil)])
+        _ = disk.crash()
+        let (states, report, recovered) = try self.recovered(options)
+        #expect(recovered.tombstones.isEmpty, "revived, not removed")
+        #expect(report.tombstones == 0)
+        let state = try #require(states[ShardID(1)])
+        #expect(state.hardState.term == Term(4) && state.hardState.vote == NodeID(2))
+        #expect(state.entries.isEmpty, "none of the old replica's entries come back")
+        #expect(states[ShardID(0)]?.entries.last?.index == LogIndex(40))
+    }
+
+    /// The floor a tombstone keeps is the more up to date of the log's end and a floor the
+    /// replica still had from damage; an unknown floor term stays unknown.
+    @Test func aTombstoneKeepsTheFurthestFloor() {
+        let plain = MultiRaftLogStore.Tombstone(hardState: HardState(term: Term(5)), lastIndex: LogIndex(12), lastTerm: Term(4))
+        #expect(plain.hardState.repairFloor == LogIndex(12) && plain.hardState.repairFloorTerm == Term(4))
+        let empty = MultiRaftLogStore.Tombstone(hardState: HardState(term: Term(5)), lastIndex: .zero, lastTerm: .zero)
+        #expect(empty.hardState.repairFloor == .zero, "a replica that never held an entry acknowledged none")
+        let damagedFurther = MultiRaftLogStore.Tombstone(hardState: HardState(term: Term(5), repairFloor: LogIndex(20), repairFloorTerm: Term(5)),
+            lastIndex: LogIndex(12), lastTerm: Term(4))
+        #expect(damagedFurther.hardState.repairFloor == LogIndex(20) && damagedFurther.hardState.repairFloorTerm == Term(5))
+        let damagedBehind = MultiRaftLogStore.Tombstone(hardState: HardState(term: Term(5), repairFloor: LogIndex(3), repairFloorTerm: Term(2)),
+            lastIndex: LogIndex(12), lastTerm: Term(4))
+        #expect(damagedBehind.hardState.repairFloor == LogIndex(12) && damagedBehind.hardState.repairFloorTerm == Term(4))
+        let unknown = MultiRaftLogStore.Tombstone(hardState: HardState(term: Term(5), repairFloor: LogIndex(3), repairFloorTerm: .unknown),
+            lastIndex: LogIndex(12), lastTerm: Term(4))
+        #expect(unknown.hardState.repairFloorTerm == .unknown, "a floor whose term is unknown grants no votes; it stays so")
     }
 
     @Test func segmentsAreDroppedOnlyOnceEveryGroupsSnapshotCoversThem() throws {

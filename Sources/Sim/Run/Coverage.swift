@@ -53,6 +53,11 @@ public enum CoverageProbe: Int, CaseIterable, Sendable {
     case shardDecisionTimeout
     case shardResolveAsked
     case shardPlacementOrder
+    case shardRecoveredPrepared
+    case shardRecoveredUndecided
+    case shardNodeDrained
+    case shardLoadSplit
+    case shardReplicaRevived
 
     public var name: String {
         switch self {
@@ -107,6 +112,11 @@ public enum CoverageProbe: Int, CaseIterable, Sendable {
         case .shardDecisionTimeout: return "shards: a coordinator aborted for missing votes"
         case .shardResolveAsked: return "shards: a participant in doubt asked its coordinator"
         case .shardPlacementOrder: return "shards: a placement order (split, replica change, leader handoff)"
+        case .shardRecoveredPrepared: return "shards: a replica restarted holding a prepared transaction (crashed between prepare and decision)"
+        case .shardRecoveredUndecided: return "shards: a coordinator restarted holding an undecided transaction"
+        case .shardNodeDrained: return "shards: a decommissioned node ended with no replicas"
+        case .shardLoadSplit: return "shards: a split ordered because a shard was busy (operations per second)"
+        case .shardReplicaRevived: return "shards: a replica revived from its tombstone on a node that held the shard before"
         }
     }
 }

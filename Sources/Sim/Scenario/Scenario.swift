@@ -76,14 +76,19 @@ public struct ShardSpec: Equatable, Sendable {
     public var replicationFactor = 3
     /// Split a shard with more keys than this (0: only on operator orders).
     public var splitKeysMin = 0
+    /// Split a shard busier than this many transaction operations per second (0: never by load).
+    public var splitOperationsPerSecondMin = 0.0
     public var rebalance = true
     /// Operator orders an admin client sends at random: split a shard, move a replica.
     public var splitsPerMinute = 0.0
     public var movesPerMinute = 0.0
     /// Operations per transaction (list-append), drawn up to this.
     public var transactionOperationsMax = 4
+    /// Nodes the operator decommissions during the fault phase (each drawn at random):
+    /// the placement driver must move every replica off them by the liveness bound.
+    public var decommissions = 0
 
-    public var operatorIsActive: Bool { splitsPerMinute > 0 || movesPerMinute > 0 }
+    public var operatorIsActive: Bool { splitsPerMinute > 0 || movesPerMinute > 0 || decommissions > 0 }
 }
 
 /// The storage engine's settings for the storage workload (`storage:` in a scenario).

@@ -211,6 +211,11 @@ private struct FieldReader {
             guard scenario.shards.initial <= scenario.workload.keys else {
                 throw fail(root, "shards.initial", "must not exceed workload.keys (\(scenario.workload.keys)): each shard starts with a key")
             }
+            let lost = scenario.shards.decommissions + Int(scenario.faults.process.permanentFailures.upper)
+            guard scenario.servers - lost >= scenario.shards.replicationFactor else {
+                throw fail(root, "shards.decommissions",
+                    "with the permanent failures, must leave at least shards.replication (\(scenario.shards.replicationFactor)) of the \(scenario.servers) nodes to hold the replicas")
+            }
             guard !scenario.membership.isActive else {
                 throw fail(root, "membership", "is for the Raft key-value workloads; sharded ones move replicas with shards.moves_per_minute")
             }
@@ -306,7 +311,7 @@ private struct FieldReader {
     func shards(_ node: Node) throws(InputError) -> ShardSpec {
         var spec = ShardSpec()
         let known = ["initial", "replication", "split_keys_min", "rebalance", "splits_per_minute", "moves_per_minute",
-                     "transaction_operations_max"]
+                     "transaction_operations_max", "decommissions", "split_operations_per_second"]
         for (key, value) in try mapping(node, "shards", known: known) {
             let field = "shards.\(key)"
             switch key {
@@ -319,6 +324,11 @@ private struct FieldReader {
                 guard (0...10_000).contains(rate) else { throw fail(value, field, "must be a rate between 0 and 10000 per minute") }
                 if key == "splits_per_minute" { spec.splitsPerMinute = rate } else { spec.movesPerMinute = rate }
             case "transaction_operations_max": spec.transactionOperationsMax = try integer(value, field, 1...64)
+            case "decommissions": spec.decommissions = try integer(value, field, 0...64)
+            case "split_operations_per_second":
+                let rate = try number(value, field)
+                guard (0...1_000_000).contains(rate) else { throw fail(value, field, "must be a rate between 0 and 1000000 per second") }
+                spec.splitOperationsPerSecondMin = rate
             default: break
             }
         }

@@ -3,13 +3,17 @@ import Aegis
 /// An operator during the fault phase: at drawn moments it asks for a split of a random
 /// shard at one of the workload's keys, or a move of a random replica to a node that
 /// lacks one, through the same protocol as any client (the meta leader takes the order;
-/// the others say who leads). It learns the map from any node first.
+/// the others say who leads). It learns the map from any node first. It also
+/// decommissions `decommissions` nodes, drawn at the start, each at a drawn moment in
+/// the first half of the fault phase; such an order is sent until a meta leader takes
+/// it, so the workload can demand that those nodes end empty.
 final class ShardOperatorClient: NodeProcess {
     struct Configuration {
         var servers: [NodeID]
         var keys: Int
         var splitsPerMinute: Double
         var movesPerMinute: Double
+        var decommissions: Int
         var requestTimeoutNanoseconds: UInt64
         var livenessStartNanoseconds: UInt64
     }
@@ -24,6 +28,11 @@ final class ShardOperatorClient: NodeProcess {
     private var nextServer = 0
     private var orderTimer: TimerID?
     private var attemptTimer: TimerID?
+    /// Nodes to decommission, with the timer of each order still to be sent.
+    private var decommissionTimers: [(timer: TimerID, node: NodeID)] = []
+    /// Decommissions a meta leader took: these nodes must end without replicas.
+    private(set) var decommissioned: [NodeID] = []
+    private var waitingDecommissions: [NodeID] = []
 
     init(environment: NodeEnvironment, configuration: Configuration) {
         self.environment = environment
@@ -35,6 +44,13 @@ final class ShardOperatorClient: NodeProcess {
 
     func start() throws(DiskError) {
         scheduleOrder()
+        var candidates = configuration.servers
+        for _ in 0..<min(configuration.decommissions, candidates.count) {
+            let node = candidates.remove(at: Int(environment.entropy.uniform(below: UInt64(candidates.count))))
+            let half = max(1, configuration.livenessStartNanoseconds / 2)
+            let at = 1 + environment.entropy.uniform(below: half)
+            decommissionTimers.append((environment.timers.arm(afterNanoseconds: at), node))
+        }
     }
 
     private var ratePerMinute: Double { configuration.splitsPerMinute + configuration.movesPerMinute }
@@ -50,7 +66,10 @@ final class ShardOperatorClient: NodeProcess {
     func handle(_ event: NodeEvent) throws(DiskError) {
         switch event {
         case let .timer(timer):
-            if timer == orderTimer {
+            if let index = decommissionTimers.firstIndex(where: { $0.timer == timer }) {
+                waitingDecommissions.append(decommissionTimers.remove(at: index).node)
+                issue()
+            } else if timer == orderTimer {
                 orderTimer = nil
                 issue()
                 scheduleOrder()
@@ -67,6 +86,7 @@ final class ShardOperatorClient: NodeProcess {
                 done()
             case .accepted:
                 ordersAccepted += 1
+                if case let .decommission(node, true) = current.operation { decommissioned.append(node) }
                 done()
             case .refused:
                 ordersRefused += 1
@@ -79,6 +99,10 @@ final class ShardOperatorClient: NodeProcess {
 
     private func issue() {
         guard pending == nil, now < configuration.livenessStartNanoseconds else { return }
+        if !waitingDecommissions.isEmpty {
+            send(.decommission(waitingDecommissions.removeFirst(), draining: true))
+            return
+        }
         guard let map else {
             send(.map)
             return
@@ -123,8 +147,10 @@ final class ShardOperatorClient: NodeProcess {
         guard var current = pending else { return }
         nextServer = (nextServer + 1) % configuration.servers.count
         current.tries += 1
-        // An order no node takes after trying each of them twice is dropped.
+        // An order no node takes after trying each of them twice is dropped, except a
+        // decommission: it is sent again after the next order (until the fault phase ends).
         guard current.tries < 2 * configuration.servers.count, now < configuration.livenessStartNanoseconds else {
+            if case let .decommission(node, true) = current.operation { waitingDecommissions.append(node) }
             done()
             return
         }
@@ -136,6 +162,7 @@ final class ShardOperatorClient: NodeProcess {
         pending = nil
         attemptTimer.map(environment.timers.cancel)
         attemptTimer = nil
+        if !waitingDecommissions.isEmpty { issue() }
     }
 }
 

@@ -58,6 +58,7 @@ final class ShardWorkload: SimWorkload {
         configuration.snapshotEveryEntries = raft.snapshotEveryEntries
         configuration.store.segmentBytesMax = raft.segmentBytes
         configuration.placement.splitKeysMin = scenario.shards.splitKeysMin
+        configuration.placement.splitOperationsPerSecondMin = scenario.shards.splitOperationsPerSecondMin
         configuration.placement.rebalance = scenario.shards.rebalance
         configuration.mutations = mutations
         return ShardNode(environment: environment, configuration: configuration)
@@ -68,7 +69,8 @@ final class ShardWorkload: SimWorkload {
         if number > spec.clients {
             return ShardOperatorClient(environment: environment, configuration: .init(
                 servers: servers, keys: spec.keys, splitsPerMinute: scenario.shards.splitsPerMinute,
-                movesPerMinute: scenario.shards.movesPerMinute, requestTimeoutNanoseconds: spec.requestTimeoutNanoseconds,
+                movesPerMinute: scenario.shards.movesPerMinute, decommissions: scenario.shards.decommissions,
+                requestTimeoutNanoseconds: spec.requestTimeoutNanoseconds,
                 livenessStartNanoseconds: scenario.durationNanoseconds))
         }
         let share = spec.operations / spec.clients + (number <= spec.operations % spec.clients ? 1 : 0)
@@ -91,6 +93,13 @@ final class ShardWorkload: SimWorkload {
         if report.isDamaged { simulation.coverage.hit(.recoveryFoundCorruption) }
         if report.twinCopiesUsed > 0 { simulation.coverage.hit(.raftTwinCopyUsed, times: report.twinCopiesUsed) }
         if report.groupsRepairing > 0 { simulation.coverage.hit(.raftLogDamaged) }
+        // A replica that comes back holding a prepared or undecided transaction crashed
+        // between prepare and decision: the in-doubt path this workload exists to test.
+        for group in node.hostedShards {
+            guard let machine = node.dataMachine(of: group) else { continue }
+            if !machine.preparedTransactions.isEmpty { simulation.coverage.hit(.shardRecoveredPrepared) }
+            if !machine.pendingRecords.isEmpty { simulation.coverage.hit(.shardRecoveredUndecided) }
+        }
         return report.description
     }
 
@@ -121,7 +130,9 @@ final class ShardWorkload: SimWorkload {
             switch note {
             case .replicaCreatedByMessage: simulation.coverage.hit(.shardReplicaCreatedByMessage)
             case .replicaDestroyed: simulation.coverage.hit(.shardReplicaDestroyed)
+            case .replicaRevived: simulation.coverage.hit(.shardReplicaRevived)
             case .placementOrderIssued: simulation.coverage.hit(.shardPlacementOrder)
+            case .loadSplitOrdered: simulation.coverage.hit(.shardLoadSplit)
             case .resolveAsked: simulation.coverage.hit(.shardResolveAsked)
             case .staleMapReplanned: simulation.coverage.hit(.shardStaleMapRetried)
             }
@@ -215,12 +226,39 @@ final class ShardWorkload: SimWorkload {
                 }
             }
         }
+        return drainProblem(simulation)
+    }
+
+    /// The shard map as the meta group's leader holds it (nil when no running node leads it).
+    private func metaLeaderMap(_ simulation: Simulation) -> ShardMap? {
+        runningNodes(simulation).first { $0.1.raft(of: .meta)?.role == .leader }?.1.shardMap
+    }
+
+    /// A decommissioned node must end with no replica of any group, the meta group's
+    /// included: the map the meta leader holds may not list it, and no live member
+    /// list may either (the map catches up from reports, so both must agree).
+    private func drainProblem(_ simulation: Simulation) -> String? {
+        guard let map = metaLeaderMap(simulation) else { return nil }
+        for drained in map.decommissioning {
+            if let shard = map.allShards.first(where: { $0.replicas.isMember(drained) }) {
+                return "\(drained) is decommissioned but the shard map still lists it in \(shard.id)"
+            }
+            for (host, node) in runningNodes(simulation) where host.node == drained {
+                if let group = node.hostedShards.first(where: { node.appliedConfiguration(of: $0)?.isMember(drained) == true }) {
+                    return "\(drained) is decommissioned but still a member of \(group)"
+                }
+            }
+        }
         return nil
     }
 
     func isComplete(_ simulation: Simulation) -> Bool {
         guard unsettled(simulation) == nil else { return false }
-        if settledAtNanoseconds == nil { settledAtNanoseconds = simulation.nowNanoseconds }
+        if settledAtNanoseconds == nil {
+            settledAtNanoseconds = simulation.nowNanoseconds
+            let drained = metaLeaderMap(simulation)?.decommissioning.count ?? 0
+            if drained > 0 { simulation.coverage.hit(.shardNodeDrained, times: drained) }
+        }
         return true
     }
 
@@ -423,6 +461,9 @@ final class ShardWorkload: SimWorkload {
         }
         if let operatorClient = simulation.clientHosts.lazy.compactMap({ $0.process as? ShardOperatorClient }).first {
             parts.append("operator-orders=\(operatorClient.ordersAccepted)")
+            if !operatorClient.decommissioned.isEmpty {
+                parts.append("decommissioned=\(operatorClient.decommissioned.map(\.description).joined(separator: ","))")
+            }
         }
         return parts.joined(separator: " ")
     }

@@ -3,13 +3,18 @@
 ///
 /// - keeps the shard map current: descriptors newer than the map's (a split's two
 ///   halves together, replica changes) go into the meta log;
-/// - splits a shard past `splitKeysMin` keys (or on an operator's order) at a middle
-///   key, under a new id it allocates in the meta log first;
+/// - splits a shard past `splitKeysMin` keys, or busier than `splitOperationsPerSecondMin`
+///   (or on an operator's order), at a middle key, under a new id it allocates in the
+///   meta log first;
 /// - keeps every shard at `replicationFactor` voters, one change at a time per shard:
-///   it adds a learner on a node with few replicas, promotes it once caught up, and
-///   removes the extra voter from a draining node or the fullest one (handing
-///   leadership away first when that voter leads); the removed node is retired from
-///   that shard in the meta log, so it is never chosen for it again.
+///   it picks a node with few replicas (preferring one that never held the shard),
+///   has it ready a replica (`host`: a node that held the shard before revives it from
+///   its tombstone), adds it as a learner, promotes it once caught up, and removes the
+///   extra voter from a draining node or the fullest one (handing leadership away
+///   first when that voter leads); the removed node is noted as retired from that
+///   shard in the meta log;
+/// - orders a node to drop a replica its group no longer names (a removed node rarely
+///   hears of its own removal), unless the driver is adding that node back.
 ///
 /// Every change is an order to the shard's leader, which runs it through its own log.
 /// The driver's state is volatile: a new meta leader rebuilds it from fresh reports.
@@ -18,6 +23,8 @@ struct PlacementState {
         var shard: ShardID
         var order: PlacementOrder
         var sentTick: UInt64
+        /// The node a `host` order went to.
+        var target: NodeID?
     }
 
     var reports: [ShardID: (report: ShardReport, tick: UInt64)] = [:]
@@ -31,8 +38,42 @@ struct PlacementState {
     /// Operators' orders not yet carried out.
     var requestedSplits: [ShardID: [UInt8]?] = [:]
     var requestedMoves: [ShardID: (from: NodeID, to: NodeID)] = [:]
+    /// Per shard, the node that answered a `host` order and may now be added.
+    var hosted: [ShardID: NodeID] = [:]
+    /// Per shard, the node last added: never the one removed to bring the voters back
+    /// to the replication factor (unless it drains), or a rebalance would undo itself.
+    var lastAdded: [ShardID: NodeID] = [:]
+    /// Per node, the replicas it last reported hosting.
+    var hostedReplicas: [NodeID: [HostedReplica]] = [:]
+    /// Drop orders sent, by node and shard, and when (one is sent again after a timeout).
+    var dropsSent: [NodeID: [ShardID: UInt64]] = [:]
     /// When a learner was first seen, per shard (one that never catches up is removed).
     var learnerSinceTick: [ShardID: UInt64] = [:]
+    /// Per shard, the last report's operation count (with its leader and tick) and the
+    /// rate measured between it and the one before.
+    var load: [ShardID: ShardLoad] = [:]
+}
+
+/// A shard's load as the placement driver measures it from two reports of one leader.
+struct ShardLoad {
+    var leader: NodeID
+    var generation: UInt64
+    var operations: UInt64
+    var tick: UInt64
+    var operationsPerSecond: Double?
+
+    /// The next measurement after `report`: a rate when the same leader counted both at
+    /// the same generation (another leader, or one restored, counts from elsewhere).
+    func next(_ report: ShardReport, tick now: UInt64, tickNanoseconds: UInt64) -> ShardLoad {
+        var measured = ShardLoad(leader: report.leader, generation: report.descriptor.generation,
+            operations: report.operationsApplied, tick: now, operationsPerSecond: nil)
+        if report.leader == leader, report.descriptor.generation == generation, report.operationsApplied >= operations,
+           now > tick {
+            let seconds = Double((now - tick) * tickNanoseconds) / 1e9
+            measured.operationsPerSecond = Double(report.operationsApplied - operations) / seconds
+        }
+        return measured
+    }
 }
 
 extension ShardNode {
@@ -47,13 +88,22 @@ extension ShardNode {
 
     func sendReports() {
         var reports: [ShardReport] = []
+        var hosted: [HostedReplica] = []
         for shard in replicaOrder {
-            guard let replica = replicas[shard], replica.isLeader, let report = report(of: replica) else { continue }
+            guard let replica = replicas[shard] else { continue }
+            hosted.append(HostedReplica(shard: shard, configurationIndex: replica.appliedConfiguration.index))
+            guard replica.isLeader, let report = report(of: replica) else { continue }
             reports.append(report)
         }
         // Sent even when empty: it tells the meta leader this node is alive.
-        sendToLeader(of: .meta, .reports(reports), attempt: leaderHints[.meta] == nil ? Int(ticks / UInt64(configuration.reportTicks)) : 0)
-        if replicas[.meta] == nil, ticks % UInt64(configuration.reportTicks * 4) == 0 { requestMap() }
+        sendToLeader(of: .meta, .reports(reports, hosted: hosted), attempt: leaderHints[.meta] == nil ? Int(ticks / UInt64(configuration.reportTicks)) : 0)
+        // A node without a live meta replica learns the map by asking; so does a
+        // follower, whose replica may be one the meta group removed (it hears from no
+        // leader, and would otherwise never learn the map that shows it removed).
+        if !leadsMeta, ticks >= nextMapRefreshTick {
+            nextMapRefreshTick = ticks + UInt64(configuration.reportTicks * 4)
+            requestMap()
+        }
     }
 
     /// Both halves of a split, at once, so the map learns them together.
@@ -63,7 +113,7 @@ extension ShardNode {
             replicas: left.appliedConfiguration.configuration, configurationIndex: ShardStateMachine.creationIndex)
         let rightReport = ShardReport(descriptor: descriptor, leader: node, keys: 0, bytes: 0, lag: [], middleKey: nil,
             transactionsInFlight: 0)
-        sendToLeader(of: .meta, .reports([leftReport, rightReport]))
+        sendToLeader(of: .meta, .reports([leftReport, rightReport], hosted: []))
     }
 
     private func report(of replica: Replica) -> ShardReport? {
@@ -79,7 +129,8 @@ extension ShardNode {
             let descriptor = ShardDescriptor(id: machine.id, range: machine.range, generation: machine.generation,
                 replicas: members, configurationIndex: configurationIndex)
             return ShardReport(descriptor: descriptor, leader: node, keys: machine.keyCount, bytes: machine.dataBytes, lag: lag,
-                middleKey: machine.middleKey(), transactionsInFlight: machine.prepared.count + machine.pendingRecords.count)
+                middleKey: machine.middleKey(), transactionsInFlight: machine.prepared.count + machine.pendingRecords.count,
+                operationsApplied: machine.operationsApplied)
         case let .meta(machine):
             let descriptor = ShardDescriptor(id: .meta, range: .everything, generation: machine.map.meta.generation,
                 replicas: members, configurationIndex: configurationIndex)
@@ -90,18 +141,29 @@ extension ShardNode {
         }
     }
 
-    func receiveReports(_ reports: [ShardReport], from sender: NodeID) {
+    func receiveReports(_ reports: [ShardReport], hosted: [HostedReplica], from sender: NodeID) {
         guard leadsMeta else {
             sendShard(.reply(request: 0, .notLeader(.meta, leader: replicas[.meta]?.raft.leader)), to: sender)
             return
         }
         placement.nodeSeenTick[sender] = ticks
+        if !hosted.isEmpty || !reports.isEmpty { placement.hostedReplicas[sender] = hosted }
         for report in reports {
-            if let known = placement.reports[report.descriptor.id], report.descriptor.isOlder(than: known.report.descriptor) {
+            // An older layout is ignored; the same one under a lower index is not (a new
+            // leader that applied the change reports the entry's own index, lower than
+            // the snapshot index its predecessor reported it under), or the driver would
+            // keep sending orders to the old leader (found by shard-bank seed 246).
+            if let known = placement.reports[report.descriptor.id], report.descriptor.isOlder(than: known.report.descriptor),
+               !report.descriptor.hasSameLayout(as: known.report.descriptor) {
                 continue
             }
             placement.reports[report.descriptor.id] = (report, ticks)
             leaderHints[report.descriptor.id] = report.leader
+            let shard = report.descriptor.id
+            placement.load[shard] = placement.load[shard].map {
+                $0.next(report, tick: ticks, tickNanoseconds: configuration.tickNanoseconds)
+            } ?? ShardLoad(leader: report.leader, generation: report.descriptor.generation,
+                operations: report.operationsApplied, tick: ticks, operationsPerSecond: nil)
         }
     }
 
@@ -144,7 +206,8 @@ extension ShardNode {
     // MARK: the driver
 
     func placementTick() {
-        guard leadsMeta, ticks % UInt64(max(1, configuration.reportTicks / 5)) == 0 else { return }
+        guard leadsMeta, ticks >= nextPlacementTick else { return }
+        nextPlacementTick = ticks + UInt64(max(1, configuration.reportTicks / 5))
         for request in placement.orders.keys.sorted() where ticks - placement.orders[request]!.sentTick >= orderTimeoutTicks {
             let pending = placement.orders.removeValue(forKey: request)!
             placement.busy[pending.shard] = nil
@@ -153,14 +216,61 @@ extension ShardNode {
             placement.busy[shard] = nil
         }
         proposeMapUpdate()
+        dropRemovedReplicas()
         guard let meta = metaMachine() else { return }
         // Only act on a map that agrees with the reports: a change in flight settles first.
-        for descriptor in map.allShards {
+        // Agreement ignores the index each side saw the replicas at: a leader restored
+        // from a snapshot reports its replicas under the snapshot's index, and a map that
+        // holds that higher index never takes the same replicas back under a lower one
+        // (found by shard-bank seed 46: the driver waited for ever on the meta group).
+        // Shards that must change (a replica on a draining node, too few voters, a learner
+        // to settle) go before those that only could (rebalancing, splits), so the bound
+        // on changes in flight never starves a drain.
+        let urgent = map.allShards.filter { descriptor in
+            descriptor.replicas.members.contains(where: map.decommissioning.contains)
+                || descriptor.replicas.voters.count != replicationFactor || !descriptor.replicas.learners.isEmpty
+        }
+        for descriptor in urgent + map.allShards.filter({ candidate in !urgent.contains { $0.id == candidate.id } }) {
             guard placement.busy[descriptor.id] == nil, placement.busy.count < configuration.placement.changesInFlightMax,
-                  let (report, _) = placement.reports[descriptor.id], report.descriptor == descriptor
+                  let (report, _) = placement.reports[descriptor.id], report.descriptor.hasSameLayout(as: descriptor)
             else { continue }
             if reconcileReplicas(report, meta: meta) { continue }
             if !descriptor.id.isMeta { considerSplit(report) }
+        }
+    }
+
+    /// Orders each node to drop the replicas whose group's current configuration (its
+    /// leader's last report) no longer names it, as of an index at or after the one the
+    /// replica reported. A node the driver is adding back (a `host` or an add under
+    /// way) keeps its replica.
+    private func dropRemovedReplicas() {
+        let resendTicks = orderTimeoutTicks
+        for holder in placement.hostedReplicas.keys.sorted() {
+            for replica in placement.hostedReplicas[holder]! {
+                guard let (report, _) = placement.reports[replica.shard], report.leader != holder,
+                      !report.descriptor.replicas.isMember(holder),
+                      replica.configurationIndex <= report.descriptor.configurationIndex,
+                      !isBeingAdded(holder, to: replica.shard) else { continue }
+                if let sent = placement.dropsSent[holder]?[replica.shard], ticks - sent < resendTicks { continue }
+                placement.dropsSent[holder, default: [:]][replica.shard] = ticks
+                let request = nextRequestID
+                nextRequestID += 1
+                counters.ordersIssued += 1
+                sendShard(.order(request: request, shard: replica.shard, .drop(through: report.descriptor.configurationIndex)),
+                    to: holder)
+            }
+        }
+    }
+
+    private func isBeingAdded(_ target: NodeID, to shard: ShardID) -> Bool {
+        if placement.hosted[shard] == target { return true }
+        return placement.orders.values.contains { pending in
+            guard pending.shard == shard else { return false }
+            switch pending.order {
+            case .host: return pending.target == target
+            case let .change(.addLearner(added)): return added == target
+            default: return false
+            }
         }
     }
 
@@ -195,10 +305,11 @@ extension ShardNode {
         let draining = map.decommissioning
         let requested = placement.requestedMoves[shard]
         if members.voters.count > replicationFactor {
+            let justAdded = placement.lastAdded[shard]
             let victim = members.voters.max { lhs, rhs in
-                func rank(_ candidate: NodeID) -> (Int, Int, Int, UInt32) {
-                    (requested?.from == candidate ? 1 : 0, draining.contains(candidate) ? 1 : 0, replicasOn(candidate),
-                     candidate.rawValue)
+                func rank(_ candidate: NodeID) -> (Int, Int, Int, Int, UInt32) {
+                    (requested?.from == candidate ? 1 : 0, draining.contains(candidate) ? 1 : 0,
+                     candidate == justAdded ? 0 : 1, replicasOn(candidate), candidate.rawValue)
                 }
                 return rank(lhs) < rank(rhs)
             }!
@@ -220,8 +331,10 @@ extension ShardNode {
         if let requested, members.voters.contains(requested.from), !members.isMember(requested.to) {
             target = requested.to
         } else {
-            let candidates = live.filter { !members.isMember($0) && !draining.contains($0) && !meta.isRetired($0, from: shard) }
-            let best = candidates.min { (replicasOn($0), $0) < (replicasOn($1), $1) }
+            let candidates = live.filter { !members.isMember($0) && !draining.contains($0) }
+            let best = candidates.min { lhs, rhs in
+                (meta.isRetired(lhs, from: shard) ? 1 : 0, replicasOn(lhs), lhs) < (meta.isRetired(rhs, from: shard) ? 1 : 0, replicasOn(rhs), rhs)
+            }
             let needs = members.voters.count < replicationFactor || members.voters.contains(where: draining.contains)
             let fullest = members.voters.map(replicasOn).max() ?? 0
             if let best, needs || (configuration.placement.rebalance && fullest - replicasOn(best) >= 2) {
@@ -229,7 +342,13 @@ extension ShardNode {
             }
         }
         guard let target else { return false }
-        order(.change(.addLearner(target)), to: shard)
+        if placement.hosted[shard] == target {
+            placement.hosted[shard] = nil
+            placement.lastAdded[shard] = target
+            order(.change(.addLearner(target)), to: shard)
+        } else {
+            order(.host, to: shard, at: target)
+        }
         return true
     }
 
@@ -237,13 +356,23 @@ extension ShardNode {
         let shard = report.descriptor.id
         guard !placement.allocationInFlight, placement.splitWaitingForID == nil, report.transactionsInFlight == 0 else { return }
         var key: [UInt8]?
+        var byLoad = false
         if let requested = placement.requestedSplits[shard] {
             key = requested ?? report.middleKey
             placement.requestedSplits[shard] = nil
         } else if configuration.placement.splitKeysMin > 0, report.keys > configuration.placement.splitKeysMin {
             key = report.middleKey
+        } else if configuration.placement.splitOperationsPerSecondMin > 0,
+                  let rate = placement.load[shard]?.operationsPerSecond,
+                  rate > configuration.placement.splitOperationsPerSecondMin {
+            key = report.middleKey
+            byLoad = true
         }
         guard let key, report.descriptor.range.canSplit(at: key), let replica = replicas[.meta], replica.isLeader else { return }
+        if byLoad {
+            counters.loadSplitsOrdered += 1
+            stepNotes.append(.loadSplitOrdered)
+        }
         placement.splitWaitingForID = (shard, key, report.descriptor.generation)
         placement.allocationInFlight = true
         placement.busy[shard] = ticks
@@ -259,18 +388,29 @@ extension ShardNode {
         propose(replica, MetaCommand.retire(shard: shard, node: target).encoded, waiter: .none)
     }
 
-    private func order(_ placementOrder: PlacementOrder, to shard: ShardID) {
+    /// Sends an order to the shard's leader, or to `target` itself (`host`).
+    private func order(_ placementOrder: PlacementOrder, to shard: ShardID, at target: NodeID? = nil) {
         let request = nextRequestID
         nextRequestID += 1
-        placement.orders[request] = PlacementState.PendingOrder(shard: shard, order: placementOrder, sentTick: ticks)
+        placement.orders[request] = PlacementState.PendingOrder(shard: shard, order: placementOrder, sentTick: ticks, target: target)
         placement.busy[shard] = ticks
         counters.ordersIssued += 1
         stepNotes.append(.placementOrderIssued)
-        sendToLeader(of: shard, .order(request: request, shard: shard, placementOrder))
+        if let target {
+            sendShard(.order(request: request, shard: shard, placementOrder), to: target)
+        } else {
+            sendToLeader(of: shard, .order(request: request, shard: shard, placementOrder))
+        }
     }
 
-    func receiveOrderDone(request: UInt64, shard: ShardID, refused: String?) {
+    func receiveOrderDone(request: UInt64, shard: ShardID, refused: String?, from sender: NodeID) {
         guard let pending = placement.orders.removeValue(forKey: request) else { return }
+        if case .host = pending.order {
+            // Ready: the next round adds it (the report it acts on is still current).
+            placement.busy[pending.shard] = nil
+            placement.hosted[pending.shard] = refused == nil ? sender : nil
+            return
+        }
         // Busy until the next report shows the change (or the timeout passes).
         placement.busy[pending.shard] = refused == nil ? ticks : nil
         if refused == nil { placement.reports[pending.shard] = nil }
@@ -286,8 +426,21 @@ extension ShardNode {
         sendShard(.orderDone(request: request, shard: shard, refused: refused), to: target)
     }
 
-    /// A shard's leader carries out an order from the placement driver.
-    func receiveOrder(request: UInt64, shard: ShardID, _ placementOrder: PlacementOrder, from driver: NodeID) {
+    /// A shard's leader carries out an order from the placement driver (a node about to
+    /// be added carries out `host`).
+    func receiveOrder(request: UInt64, shard: ShardID, _ placementOrder: PlacementOrder, from driver: NodeID) throws(DiskError) {
+        switch placementOrder {
+        case .host:
+            try prepareToHost(shard)
+            hostOrderedAtTick[shard] = ticks
+            sendShard(.orderDone(request: request, shard: shard, refused: nil), to: driver)
+            return
+        case let .drop(through):
+            try dropRemoved(shard, through: through)
+            return
+        default:
+            break
+        }
         guard let replica = replicas[shard], replica.isLeader else {
             sendShard(.orderDone(request: request, shard: shard, refused: "\(node) does not lead \(shard)"), to: driver)
             return
@@ -308,7 +461,41 @@ extension ShardNode {
         case let .transferLeadership(target):
             let started = replica.raft.transferLeadership(to: target)
             answerOrder(waiter, refused: started ? nil : "\(target) cannot take over \(shard)", shard: shard)
+        case .host, .drop:
+            preconditionFailure("host and drop orders are handled above")
         }
+    }
+
+    /// Drops the replica the driver found removed, unless it applied a configuration
+    /// later than the one the driver judged by, or a `host` order came since: a drop
+    /// sent before the driver chose this node again can arrive after the host order
+    /// (found by list-append seed 163: the replica about to be added back was dropped,
+    /// and the group gained a voter that ignored it).
+    private func dropRemoved(_ shard: ShardID, through: LogIndex) throws(DiskError) {
+        guard let replica = replicas[shard], !replica.isLeader, replica.appliedConfiguration.index <= through else { return }
+        if let hosted = hostOrderedAtTick[shard], ticks - hosted < UInt64(configuration.reportTicks) * 16 { return }
+        counters.replicasDropped += 1
+        try destroyReplica(shard)
+    }
+
+    /// Makes this node ready to receive a replica of `shard`: nothing to do when it holds
+    /// none (the leader's first message creates one); when the shard left this node
+    /// before, a new replica revived from the tombstone (`MultiRaftLogStore.Tombstone`
+    /// says why that is safe). A replica still here from before, which the group
+    /// removed, is replaced the same way: kept, it would be collected as removed while
+    /// the change that adds it back is on its way (found by shard-bank seed 2: a voter
+    /// that ignored its group).
+    func prepareToHost(_ shard: ShardID) throws(DiskError) {
+        if let replica = replicas[shard] {
+            let removed = map.descriptor(of: shard).map { !$0.replicas.isMember(node) } ?? false
+            guard removed, !replica.isLeader else { return }
+            try destroyReplica(shard)
+        }
+        guard store.isRemoved(shard) else { return }
+        let state = try store.reviveGroup(shard)
+        addReplica(shard, state)
+        counters.replicasRevived += 1
+        stepNotes.append(.replicaRevived(shard))
     }
 
     /// An operator's order, taken by the meta leader only.
@@ -328,9 +515,6 @@ extension ShardNode {
             guard descriptor.replicas.voters.contains(from) else { return .refused("\(from) holds no voting replica of \(shard)") }
             guard map.nodes.contains(to), !descriptor.replicas.isMember(to) else {
                 return .refused("\(to) is not a node without a replica of \(shard)")
-            }
-            guard let meta = metaMachine(), !meta.isRetired(to, from: shard) else {
-                return .refused("\(to) held \(shard) before and cannot hold it again")
             }
             placement.requestedMoves[shard] = (from, to)
             return .accepted("\(shard) will move from \(from) to \(to)")

@@ -21,6 +21,9 @@ public final class ShardNode: NodeProcess {
     public struct PlacementOptions: Sendable, Equatable {
         /// Split a shard holding more keys than this (0: never by size).
         public var splitKeysMin = 0
+        /// Split a shard whose leader applied more transaction operations (reads and
+        /// writes) than this per second between two reports (0: never by load).
+        public var splitOperationsPerSecondMin = 0.0
         /// Move replicas so nodes hold about as many each.
         public var rebalance = true
         /// Replica changes the driver has under way at once, across the cluster.
@@ -149,7 +152,9 @@ public final class ShardNode: NodeProcess {
     public enum StepNote: Sendable, Equatable {
         case replicaCreatedByMessage(ShardID)
         case replicaDestroyed(ShardID)
+        case replicaRevived(ShardID)
         case placementOrderIssued
+        case loadSplitOrdered
         case resolveAsked
         case staleMapReplanned
     }
@@ -182,7 +187,12 @@ public final class ShardNode: NodeProcess {
         public var raftMessagesSent = 0
         public var replicasCreatedByMessage = 0
         public var replicasDestroyed = 0
+        /// Destroyed on the placement driver's order (their group removed this node).
+        public var replicasDropped = 0
+        /// New replicas started from a tombstone (`host` orders).
+        public var replicasRevived = 0
         public var splitsApplied = 0
+        public var loadSplitsOrdered = 0
         public var splitsRefused = 0
         public var onePhaseCommits = 0
         public var twoPhaseCommits = 0
@@ -201,6 +211,13 @@ public final class ShardNode: NodeProcess {
     private var lastTickNanoseconds: UInt64 = 0
     /// Ticks delivered since start (the logical time of every volatile deadline).
     public private(set) var ticks: UInt64 = 0
+    /// When the periodic duties are next due. Deadlines, not `ticks % period`: a node
+    /// that slept is handed many ticks at once and would step over a multiple.
+    var nextReportTick: UInt64 = 0
+    var nextMapRefreshTick: UInt64 = 0
+    var nextPlacementTick: UInt64 = 0
+    /// When a `host` order last came for each shard (a late `drop` must not undo it).
+    var hostOrderedAtTick: [ShardID: UInt64] = [:]
 
     public init(environment: NodeEnvironment, configuration: Configuration) {
         self.environment = environment
@@ -260,12 +277,14 @@ public final class ShardNode: NodeProcess {
                 guard timer == tickTimer else { continue }
                 tickTimer = nil
             case let .message(sender, bytes):
-                receive(from: sender, bytes)
+                try receive(from: sender, bytes)
             }
             acted = true
         }
         guard acted || ticked else { return }
-        if ticked { protocolTick() }
+        if ticked {
+            protocolTick()
+        }
         try drainLocalInbox()
         try processReady()
         try drainLocalInbox()
@@ -290,7 +309,7 @@ public final class ShardNode: NodeProcess {
     /// protocol work (calls, coordinations, waits) needs its deadlines watched.
     private func scheduleTick() {
         let now = clock.monotonicNanoseconds
-        var ticksAhead = configuration.reportTicks
+        var ticksAhead = Int(clamping: nextReportTick > ticks ? nextReportTick - ticks : 1)
         if !calls.isEmpty || !coordinations.isEmpty || !finishing.isEmpty || !participantWaits.isEmpty || !localInbox.isEmpty {
             ticksAhead = 1
         }
@@ -302,7 +321,7 @@ public final class ShardNode: NodeProcess {
         tickTimer = timers.arm(afterNanoseconds: tickTimerDue - now)
     }
 
-    private func receive(from sender: NodeID, _ bytes: [UInt8]) {
+    private func receive(from sender: NodeID, _ bytes: [UInt8]) throws(DiskError) {
         switch bytes.first {
         case RaftBatch.wireTag:
             guard let batch = try? RaftBatch.decode(bytes) else {
@@ -322,7 +341,7 @@ public final class ShardNode: NodeProcess {
                 return
             }
             hlc.observe(remoteClock)
-            handleShardMessage(message, from: sender)
+            try handleShardMessage(message, from: sender)
         case ShardClientRequest.wireTag:
             guard let request = try? ShardClientRequest.decode(bytes) else {
                 counters.malformedMessages += 1
@@ -342,7 +361,7 @@ public final class ShardNode: NodeProcess {
             rounds += 1
             let messages = localInbox
             localInbox.removeAll()
-            for message in messages { handleShardMessage(message, from: node) }
+            for message in messages { try handleShardMessage(message, from: node) }
             try processReady()
         }
     }
@@ -400,10 +419,13 @@ public final class ShardNode: NodeProcess {
         }
     }
 
-    /// Removes a replica for good: tombstone first, so it never comes back.
+    /// Removes a replica: tombstone first, so messages of its group no longer recreate
+    /// it (only a `host` order from the placement driver does, from the tombstone).
+    /// Called on the driver's `drop` order, or to replace a stale replica on `host`.
     func destroyReplica(_ group: ShardID) throws(DiskError) {
         guard let replica = replicas[group] else { return }
-        try store.removeGroup(group)
+        try store.removeGroup(group, leaving: MultiRaftLogStore.Tombstone(hardState: replica.raft.hardState,
+            lastIndex: replica.raft.log.lastIndex, lastTerm: replica.raft.log.lastTerm))
         replica.destroyed = true
         failProposals(replica, reason: "\(group) left this node")
         replicas[group] = nil
@@ -531,12 +553,12 @@ public final class ShardNode: NodeProcess {
             preconditionFailure("\(node) \(replica.shard): an entry reached a replica that has no snapshot yet")
         }
         if entry.kind == .configuration, let applied = try? ClusterConfiguration.decode(entry.data) {
-            // Only a change that takes this node out removes the replica: a new replica
-            // catching up applies configurations from before it was added.
-            let wasMember = replica.appliedConfiguration.configuration.isMember(node)
+            // A change that takes this node out does not remove the replica here: one
+            // catching up may apply the removal of an earlier replica of this node that
+            // a later entry undoes (it was added back). The placement driver, which
+            // knows the group's current members, orders removed replicas dropped.
             replica.appliedConfiguration = (entry.index, applied)
             if case .order = waiter { answerOrder(waiter, refused: nil, shard: replica.shard) }
-            if wasMember && !applied.isMember(node) { try destroyReplica(replica.shard) }
         }
     }
 
@@ -687,7 +709,7 @@ public final class ShardNode: NodeProcess {
 
     // MARK: incoming shard messages
 
-    func handleShardMessage(_ message: ShardMessage, from sender: NodeID) {
+    func handleShardMessage(_ message: ShardMessage, from sender: NodeID) throws(DiskError) {
         // A coordinator's messages come from its leader, a participant's from its own:
         // remember who leads, so answers go straight there.
         switch message {
@@ -718,12 +740,12 @@ public final class ShardNode: NodeProcess {
             receiveFinished(coordinator: coordinator, participant: participant, transaction, from: sender)
         case let .resolve(coordinator, participant, transaction):
             receiveResolve(coordinator: coordinator, participant: participant, transaction, from: sender)
-        case let .reports(reports):
-            receiveReports(reports, from: sender)
+        case let .reports(reports, hosted):
+            receiveReports(reports, hosted: hosted, from: sender)
         case let .order(request, shard, order):
-            receiveOrder(request: request, shard: shard, order, from: sender)
+            try receiveOrder(request: request, shard: shard, order, from: sender)
         case let .orderDone(request, shard, refused):
-            receiveOrderDone(request: request, shard: shard, refused: refused)
+            receiveOrderDone(request: request, shard: shard, refused: refused, from: sender)
         case let .mapRequest(request):
             sendShard(.mapReply(request: request, map), to: sender)
         case let .mapReply(_, newer):
@@ -737,7 +759,10 @@ public final class ShardNode: NodeProcess {
         gatewayTick()
         coordinatorTick()
         participantTick()
-        if ticks % UInt64(configuration.reportTicks) == 0 { sendReports() }
+        if ticks >= nextReportTick {
+            nextReportTick = ticks + UInt64(configuration.reportTicks)
+            sendReports()
+        }
         placementTick()
     }
 }

@@ -240,8 +240,13 @@ extension ShardMessage {
             writer.write(coordinator.rawValue)
             writer.write(participant.rawValue)
             transaction.encode(into: &writer)
-        case let .reports(reports):
+        case let .reports(reports, hosted):
             writer.write(UInt8(9))
+            writer.write(UInt32(hosted.count))
+            for replica in hosted {
+                writer.write(replica.shard.rawValue)
+                writer.write(replica.configurationIndex.rawValue)
+            }
             writer.write(UInt32(reports.count))
             for report in reports {
                 report.descriptor.encode(into: &writer)
@@ -255,6 +260,7 @@ extension ShardMessage {
                 }
                 writer.write(optionalBytes: report.middleKey)
                 writer.write(UInt32(report.transactionsInFlight))
+                writer.write(report.operationsApplied)
             }
         case let .order(request, shard, order):
             writer.write(UInt8(10))
@@ -272,6 +278,11 @@ extension ShardMessage {
             case let .transferLeadership(target):
                 writer.write(UInt8(3))
                 writer.write(target.rawValue)
+            case .host:
+                writer.write(UInt8(4))
+            case let .drop(through):
+                writer.write(UInt8(5))
+                writer.write(through.rawValue)
             }
         case let .orderDone(request, shard, refused):
             writer.write(UInt8(11))
@@ -347,6 +358,13 @@ extension ShardMessage {
             let participant = ShardID(try reader.readUInt32())
             message = .resolve(coordinator: coordinator, participant: participant, try TransactionID.decode(from: &reader))
         case 9:
+            let hostedCount = Int(try reader.readUInt32())
+            guard hostedCount <= MultiRaftLogStore.groupsMax else { throw .invalid("\(hostedCount) hosted replicas") }
+            var hosted: [HostedReplica] = []
+            for _ in 0..<hostedCount {
+                let shard = ShardID(try reader.readUInt32())
+                hosted.append(HostedReplica(shard: shard, configurationIndex: LogIndex(try reader.readUInt64())))
+            }
             let count = Int(try reader.readUInt32())
             guard count <= MultiRaftLogStore.groupsMax else { throw .invalid("\(count) reports") }
             var reports: [ShardReport] = []
@@ -363,10 +381,11 @@ extension ShardMessage {
                     lag.append((node, try reader.readUInt64()))
                 }
                 let middle = try reader.readOptionalBytes(maximumCount: TransactionLimits.keyBytesMax)
+                let inFlight = Int(try reader.readUInt32())
                 reports.append(ShardReport(descriptor: descriptor, leader: leader, keys: keys, bytes: bytes, lag: lag,
-                    middleKey: middle, transactionsInFlight: Int(try reader.readUInt32())))
+                    middleKey: middle, transactionsInFlight: inFlight, operationsApplied: try reader.readUInt64()))
             }
-            message = .reports(reports)
+            message = .reports(reports, hosted: hosted)
         case 10:
             let request = try reader.readUInt64()
             let shard = ShardID(try reader.readUInt32())
@@ -378,6 +397,8 @@ extension ShardMessage {
                 order = .split(key: key, right: right, generation: try reader.readUInt64())
             case 2: order = .change(try ConfigurationChange.decode(from: &reader))
             case 3: order = .transferLeadership(to: NodeID(try reader.readUInt32()))
+            case 4: order = .host
+            case 5: order = .drop(through: LogIndex(try reader.readUInt64()))
             case let tag: throw .invalid("unknown placement order \(tag)")
             }
             message = .order(request: request, shard: shard, order)

@@ -94,19 +94,41 @@ public struct ShardReport: Sendable, Equatable {
     public var middleKey: [UInt8]?
     /// Transactions in flight (a split waits for none).
     public var transactionsInFlight: Int
+    /// The leader replica's `operationsApplied`: two reports from the same leader give
+    /// the shard's load as a rate.
+    public var operationsApplied: UInt64 = 0
 
     public static func == (lhs: ShardReport, rhs: ShardReport) -> Bool {
         lhs.descriptor == rhs.descriptor && lhs.leader == rhs.leader && lhs.keys == rhs.keys && lhs.bytes == rhs.bytes
             && lhs.lag.map(\.node) == rhs.lag.map(\.node) && lhs.lag.map(\.entries) == rhs.lag.map(\.entries)
             && lhs.middleKey == rhs.middleKey && lhs.transactionsInFlight == rhs.transactionsInFlight
+            && lhs.operationsApplied == rhs.operationsApplied
     }
 }
 
-/// The placement driver's orders to a shard's leader.
+/// A replica a node hosts, as it reports it.
+public struct HostedReplica: Sendable, Equatable {
+    public var shard: ShardID
+    public var configurationIndex: LogIndex
+
+    public init(shard: ShardID, configurationIndex: LogIndex) {
+        self.shard = shard
+        self.configurationIndex = configurationIndex
+    }
+}
+
+/// The placement driver's orders: to a shard's leader, or (`host`, `drop`) to the node
+/// that is to receive or give up a replica.
 public enum PlacementOrder: Sendable, Equatable {
     case split(key: [UInt8], right: ShardID, generation: UInt64)
     case change(ConfigurationChange)
     case transferLeadership(to: NodeID)
+    /// Get ready to host the shard: a node that held it before lifts its tombstone and
+    /// starts a new, empty replica from the state the tombstone kept.
+    case host
+    /// Give up the replica: the group's configuration as of `through` (at or after the
+    /// last one the replica applied) no longer names this node.
+    case drop(through: LogIndex)
 }
 
 public enum ShardMessage: Sendable, Equatable {
@@ -122,7 +144,9 @@ public enum ShardMessage: Sendable, Equatable {
     /// A participant that waited too long for a decision asks for it.
     case resolve(coordinator: ShardID, participant: ShardID, TransactionID)
     // Placement.
-    case reports([ShardReport])
+    /// A node's reports of the shards it leads, and every replica it hosts with the index
+    /// of the configuration it last applied (so the driver can drop removed ones).
+    case reports([ShardReport], hosted: [HostedReplica])
     case order(request: UInt64, shard: ShardID, PlacementOrder)
     case orderDone(request: UInt64, shard: ShardID, refused: String?)
     case mapRequest(request: UInt64)

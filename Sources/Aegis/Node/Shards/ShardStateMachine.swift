@@ -77,6 +77,10 @@ public final class ShardStateMachine {
     public private(set) var unpreparedCommits = 0
     /// Commits at a timestamp below the participant's prepare: as impossible, as counted.
     public private(set) var commitsBelowPrepare = 0
+    /// Transaction operations (reads and writes) this replica applied since it was
+    /// created or restored: the shard's load, which the placement driver turns into a
+    /// rate. Volatile and not part of the state: replicas may count from different starts.
+    public private(set) var operationsApplied: UInt64 = 0
 
     public init(id: ShardID, range: KeySpan, generation: UInt64 = 1, options: Options = Options()) {
         self.id = id
@@ -174,6 +178,7 @@ public final class ShardStateMachine {
 
     private func execute(_ transaction: TransactionID, _ plan: ParticipantPlan, proposed: HybridTimestamp) -> [ShardEffect] {
         if let answer = sessionAnswer(transaction) { return [.executed(transaction, answer)] }
+        operationsApplied += UInt64(plan.operations.count)
         if let record = records[transaction] {
             // Begun here as a two-phase transaction by an earlier attempt: that one decides.
             return record.outcome.map { [.executed(transaction, $0)] } ?? []
@@ -224,6 +229,7 @@ public final class ShardStateMachine {
         if let done = finished[transaction.client], done >= transaction.sequence {
             return .voted(transaction, coordinator: coordinator, .no(.stale))
         }
+        operationsApplied += UInt64(plan.operations.count)
         if keyOutsideRange(plan) != nil {
             return .voted(transaction, coordinator: coordinator, .no(.staleMap(shard: id)))
         }

@@ -7,8 +7,10 @@
 ///   for one group: a `RaftFrame` (hard state, optionally the snapshot its log now starts
 ///   after, and entries replacing its log from their first index), marked when that
 ///   snapshot is an install from the leader (everything logged before it is replaced)
-///   rather than a restatement, or a tombstone (the group left this node for good; its
-///   messages are ignored from then on).
+///   rather than a restatement; a tombstone (the group left this node: its messages are
+///   ignored from then on), holding the hard state a later replica must start from
+///   (`Tombstone`); or a revival (the group comes back here as a new, empty replica
+///   that starts from its tombstone's state).
 /// - `mraft-snap-GGGGGGGG`: group G's latest snapshot (`RaftSnapshotFile`), replaced by
 ///   writing `mraft-snap-GGGGGGGG.tmp`, syncing, renaming and syncing the directory.
 ///
@@ -63,6 +65,46 @@ public final class MultiRaftLogStore {
         public var tombstones: [ShardID]
     }
 
+    /// What a removed replica leaves behind for a later one of the same group on this
+    /// node: its term and vote, and as a repair floor the end of the log it had (or its
+    /// own floor, if that was further). A new replica that starts from this state (an
+    /// empty log) can never vote twice in a term, and, like a node whose log was damaged,
+    /// neither campaigns nor votes for a log less up to date than the one it gave up
+    /// until a leader has given it its whole log — so acknowledgements the old replica
+    /// gave are never undone by the new one's votes.
+    public struct Tombstone: Sendable, Equatable {
+        public var hardState: HardState
+
+        /// The state a replica with `hardState`, log ending at `lastIndex` of `lastTerm`,
+        /// leaves behind.
+        public init(hardState: HardState, lastIndex: LogIndex, lastTerm: Term) {
+            var state = hardState
+            state.commit = .zero
+            if hardState.repairFloor == .zero {
+                state.repairFloor = lastIndex
+                state.repairFloorTerm = lastIndex == .zero ? .zero : lastTerm
+            } else if hardState.repairFloorTerm != .unknown,
+                      (lastTerm, lastIndex) > (hardState.repairFloorTerm, hardState.repairFloor) {
+                state.repairFloor = lastIndex
+                state.repairFloorTerm = lastTerm
+            }
+            self.hardState = state
+        }
+
+        init(hardState: HardState) {
+            self.hardState = hardState
+        }
+
+        /// A tombstone of the first format, which kept nothing: a new replica may not vote
+        /// at all until a leader has repaired it (the floor's term is unknown).
+        static let unknown = Tombstone(hardState: HardState(repairFloor: LogIndex(1), repairFloorTerm: .unknown))
+
+        /// An empty replica starting from this state, waiting for the leader's snapshot.
+        public var revivedState: RaftRecoveredState {
+            RaftRecoveredState(hardState: hardState, snapshot: Snapshot(metadata: .empty, data: []), entries: [])
+        }
+    }
+
     /// One group's share of a round of work (a `RaftReady`).
     public struct GroupWrite: Sendable {
         public var group: ShardID
@@ -83,10 +125,15 @@ public final class MultiRaftLogStore {
     static let temporarySuffix = ".tmp"
     static let recordVersion: UInt8 = 1
     static let recordRaft: UInt8 = 0
-    static let recordTombstone: UInt8 = 1
+    /// A tombstone of the first format (no state). Still read; no longer written.
+    static let recordTombstoneBare: UInt8 = 1
     /// A `RaftFrame` whose snapshot base is an installed snapshot (the log before it
     /// is replaced), not a restatement.
     static let recordInstall: UInt8 = 2
+    /// A tombstone with the state a later replica starts from (a `RaftFrame`'s hard state).
+    static let recordTombstone: UInt8 = 3
+    /// The group's tombstone is lifted: a new replica starts with this frame's state.
+    static let recordRevive: UInt8 = 4
     /// The most groups one node may host (records in a frame are counted against it).
     public static let groupsMax = 100_000
 
@@ -96,7 +143,7 @@ public final class MultiRaftLogStore {
 
     /// What the log says of each live group now: its hard state and snapshot base.
     private var groups: [ShardID: (hardState: HardState, base: (index: LogIndex, term: Term))] = [:]
-    private var tombstones: Set<ShardID> = []
+    private var tombstones: [ShardID: Tombstone] = [:]
     /// Per segment, oldest first: the highest entry index of each group in it.
     private var segmentContents: [(number: UInt64, highestIndex: [ShardID: LogIndex])] = []
     /// Syncs done by `persist`, for figures (one per round, however many groups).
@@ -124,19 +171,37 @@ public final class MultiRaftLogStore {
     }
 
     public var hostedGroups: [ShardID] { groups.keys.sorted() }
-    public var removedGroups: [ShardID] { tombstones.sorted() }
-    public func isRemoved(_ group: ShardID) -> Bool { tombstones.contains(group) }
+    public var removedGroups: [ShardID] { tombstones.keys.sorted() }
+    public func isRemoved(_ group: ShardID) -> Bool { tombstones[group] != nil }
+    public func tombstone(of group: ShardID) -> Tombstone? { tombstones[group] }
     public var segmentCount: Int { log.segmentCount }
     public var logBytes: Int { log.byteCount }
 
     // MARK: records
 
     struct Record {
+        enum Kind: Equatable {
+            case raft
+            /// The frame's snapshot base is an install from the leader.
+            case install
+            /// The frame's hard state is the tombstone's.
+            case tombstone
+            case revive
+        }
+
         var group: ShardID
-        /// nil for a tombstone.
-        var frame: RaftFrame?
-        /// The frame's snapshot base is an install from the leader.
-        var installs = false
+        var kind: Kind
+        var frame: RaftFrame
+
+        static func raft(_ group: ShardID, _ frame: RaftFrame, installs: Bool = false) -> Record {
+            Record(group: group, kind: installs ? .install : .raft, frame: frame)
+        }
+
+        static func tombstone(_ group: ShardID, _ tombstone: Tombstone) -> Record {
+            Record(group: group, kind: .tombstone, frame: RaftFrame(hardState: tombstone.hardState))
+        }
+
+        var tombstone: Tombstone? { kind == .tombstone ? Tombstone(hardState: frame.hardState) : nil }
     }
 
     static func encode(_ records: [Record]) -> [UInt8] {
@@ -145,12 +210,13 @@ public final class MultiRaftLogStore {
         writer.write(UInt32(records.count))
         for record in records {
             writer.write(record.group.rawValue)
-            if let frame = record.frame {
-                writer.write(record.installs ? recordInstall : recordRaft)
-                writer.write(lengthPrefixed: frame.payload)
-            } else {
-                writer.write(recordTombstone)
+            switch record.kind {
+            case .raft: writer.write(recordRaft)
+            case .install: writer.write(recordInstall)
+            case .tombstone: writer.write(recordTombstone)
+            case .revive: writer.write(recordRevive)
             }
+            writer.write(lengthPrefixed: record.frame.payload)
         }
         return writer.bytes
     }
@@ -163,17 +229,24 @@ public final class MultiRaftLogStore {
         var records: [Record] = []
         for _ in 0..<count {
             let group = ShardID(try reader.readUInt32())
+            let kind: Record.Kind
             switch try reader.readUInt8() {
-            case let kind where kind == recordRaft || kind == recordInstall:
-                let bytes = try reader.readLengthPrefixed(maximumCount: FrameLog.payloadMax)
-                let frame = try RaftFrame.decodePayload(bytes)
-                guard kind == recordRaft || frame.snapshotBase != nil else { throw .invalid("an install record without a snapshot") }
-                records.append(Record(group: group, frame: frame, installs: kind == recordInstall))
-            case recordTombstone:
-                records.append(Record(group: group, frame: nil))
-            default:
-                throw .invalid("unknown record kind")
+            case recordTombstoneBare:
+                records.append(Record.tombstone(group, .unknown))
+                continue
+            case recordRaft: kind = .raft
+            case recordInstall: kind = .install
+            case recordTombstone: kind = .tombstone
+            case recordRevive: kind = .revive
+            default: throw .invalid("unknown record kind")
             }
+            let bytes = try reader.readLengthPrefixed(maximumCount: FrameLog.payloadMax)
+            let frame = try RaftFrame.decodePayload(bytes)
+            guard kind != .install || frame.snapshotBase != nil else { throw .invalid("an install record without a snapshot") }
+            guard kind == .raft || kind == .install || (frame.snapshotBase == nil && frame.entries.isEmpty) else {
+                throw .invalid("a tombstone or revival record with log entries")
+            }
+            records.append(Record(group: group, kind: kind, frame: frame))
         }
         guard reader.isAtEnd else { throw .invalid("trailing bytes in a multi-Raft frame") }
         return records
@@ -222,14 +295,20 @@ public final class MultiRaftLogStore {
             report.frames += 1
             var highest: [ShardID: LogIndex] = [:]
             for record in records {
-                guard let raftFrame = record.frame else {
-                    tombstones.insert(record.group)
+                if let tombstone = record.tombstone {
+                    tombstones[record.group] = tombstone
                     replays[record.group] = nil
                     continue
                 }
-                guard !tombstones.contains(record.group) else { continue }
+                if record.kind == .revive, tombstones.removeValue(forKey: record.group) != nil {
+                    // The old replica's snapshot file went with its tombstone; the new one
+                    // starts empty.
+                    replays[record.group] = RaftLogStore.Replay(snapshot: nil)
+                }
+                guard tombstones[record.group] == nil else { continue }
+                let raftFrame = record.frame
                 var groupReplay = replay(of: record.group)
-                groupReplay.apply(raftFrame, markerIsInstall: record.installs)
+                groupReplay.apply(raftFrame, markerIsInstall: record.kind == .install)
                 groupReplay.noteSeen(raftFrame)
                 replays[record.group] = groupReplay
                 if let last = raftFrame.entries.last { highest[record.group] = max(highest[record.group] ?? .zero, last.index) }
@@ -239,7 +318,8 @@ public final class MultiRaftLogStore {
         for frame in recovery.framesAfterDamage {
             guard let records = try? MultiRaftLogStore.decode(frame.payload) else { continue }
             for record in records {
-                guard let raftFrame = record.frame, !tombstones.contains(record.group) else { continue }
+                guard record.kind == .raft || record.kind == .install, tombstones[record.group] == nil else { continue }
+                let raftFrame = record.frame
                 var groupReplay = replay(of: record.group)
                 groupReplay.noteSeen(raftFrame)
                 replays[record.group] = groupReplay
@@ -254,10 +334,10 @@ public final class MultiRaftLogStore {
             segmentContents = [(log.segmentNumbers.last ?? 1, [:])]
             return (Recovered(groups: [], tombstones: []), RecoveryReport())
         }
-        for group in (snapshotFiles.keys.sorted() + damagedSnapshots.sorted()) where tombstones.contains(group) {
+        for group in (snapshotFiles.keys.sorted() + damagedSnapshots.sorted()) where tombstones[group] != nil {
             try disk.remove(MultiRaftLogStore.snapshotName(group))
         }
-        for group in snapshotFiles.keys.sorted() where replays[group] == nil && !tombstones.contains(group) {
+        for group in snapshotFiles.keys.sorted() where replays[group] == nil && tombstones[group] == nil {
             // A group created (its first snapshot written) whose first record never became durable.
             replays[group] = replay(of: group)
         }
@@ -291,7 +371,7 @@ public final class MultiRaftLogStore {
             // dropping older segments can never lose a hard state or a tombstone.
             try append(records: [], sync: true)
         }
-        return (Recovered(groups: states, tombstones: tombstones.sorted()), report)
+        return (Recovered(groups: states, tombstones: tombstones.keys.sorted()), report)
     }
 
     private func noteContents(segment: UInt64, _ highest: [ShardID: LogIndex]) {
@@ -304,20 +384,24 @@ public final class MultiRaftLogStore {
 
     /// The restatement that opens every segment.
     private func checkpointRecords() -> [Record] {
-        var records = tombstones.sorted().map { Record(group: $0, frame: nil) }
+        var records = tombstoneRecords()
         for group in groups.keys.sorted() {
             let known = groups[group]!
-            records.append(Record(group: group, frame: RaftFrame(hardState: known.hardState, snapshotBase: known.base)))
+            records.append(.raft(group, RaftFrame(hardState: known.hardState, snapshotBase: known.base)))
         }
         return records
     }
 
+    private func tombstoneRecords() -> [Record] {
+        tombstones.keys.sorted().map { Record.tombstone($0, tombstones[$0]!) }
+    }
+
     /// Replaces the log by one fresh segment holding every group's state.
     private func rewrite(_ states: [(group: ShardID, state: RaftRecoveredState)]) throws(DiskError) {
-        var records = tombstones.sorted().map { Record(group: $0, frame: nil) }
+        var records = tombstoneRecords()
         for (group, state) in states {
             let base = (state.snapshot.metadata.index, state.snapshot.metadata.term)
-            records.append(Record(group: group, frame: RaftFrame(hardState: state.hardState, snapshotBase: base, entries: state.entries)))
+            records.append(.raft(group, RaftFrame(hardState: state.hardState, snapshotBase: base, entries: state.entries)))
         }
         var payloads: [(payload: [UInt8], tag: UInt64)] = []
         for chunk in MultiRaftLogStore.chunked(records) { payloads.append((MultiRaftLogStore.encode(chunk), 0)) }
@@ -333,7 +417,7 @@ public final class MultiRaftLogStore {
         var chunks: [[Record]] = [[]]
         var bytes = 0
         for record in records {
-            let size = 16 + (record.frame.map { 64 + $0.entries.reduce(0) { $0 + $1.encodedSize } } ?? 0)
+            let size = 80 + record.frame.entries.reduce(0) { $0 + $1.encodedSize }
             if bytes + size > FrameLog.payloadMax / 2, !chunks[chunks.count - 1].isEmpty {
                 chunks.append([])
                 bytes = 0
@@ -361,7 +445,7 @@ public final class MultiRaftLogStore {
             try log.append(MultiRaftLogStore.encode(chunk), tag: 0, sync: sync && !options.skipSync)
             var highest: [ShardID: LogIndex] = [:]
             for record in chunk {
-                if let last = record.frame?.entries.last { highest[record.group] = max(highest[record.group] ?? .zero, last.index) }
+                if let last = record.frame.entries.last { highest[record.group] = max(highest[record.group] ?? .zero, last.index) }
             }
             noteContents(segment: log.segmentNumbers.last ?? 0, highest)
         }
@@ -374,7 +458,7 @@ public final class MultiRaftLogStore {
     public func createGroups(_ created: [(group: ShardID, state: RaftRecoveredState)]) throws(DiskError) {
         guard !created.isEmpty else { return }
         for (group, state) in created {
-            precondition(groups[group] == nil && !tombstones.contains(group), "\(group) is already on this node")
+            precondition(groups[group] == nil && tombstones[group] == nil, "\(group) is already on this node")
             precondition(groups.count < MultiRaftLogStore.groupsMax, "a node hosts at most \(MultiRaftLogStore.groupsMax) groups")
             if state.snapshot.metadata.index != .zero { try saveSnapshotFile(group, state.snapshot) }
         }
@@ -382,10 +466,23 @@ public final class MultiRaftLogStore {
         for (group, state) in created {
             let base = (state.snapshot.metadata.index, state.snapshot.metadata.term)
             groups[group] = (state.hardState, base)
-            records.append(Record(group: group, frame: RaftFrame(hardState: state.hardState, snapshotBase: base, entries: state.entries)))
+            records.append(.raft(group, RaftFrame(hardState: state.hardState, snapshotBase: base, entries: state.entries)))
         }
         try append(records: records, sync: true)
         persistSyncs += 1
+    }
+
+    /// Lifts a group's tombstone: a new replica starts, empty, from the state the
+    /// tombstone kept (`Tombstone.revivedState`), which it returns. Durable on return.
+    public func reviveGroup(_ group: ShardID) throws(DiskError) -> RaftRecoveredState {
+        guard let tombstone = tombstones[group] else { preconditionFailure("\(group) has no tombstone on this node") }
+        precondition(groups[group] == nil, "\(group) is already on this node")
+        let state = tombstone.revivedState
+        tombstones[group] = nil
+        groups[group] = (state.hardState, (.zero, .zero))
+        try append(records: [Record(group: group, kind: .revive, frame: RaftFrame(hardState: state.hardState))], sync: true)
+        persistSyncs += 1
+        return state
     }
 
     /// Persists one round of work of many groups with one sync (more only when the
@@ -405,7 +502,7 @@ public final class MultiRaftLogStore {
             }
             let previousBase = groups[write.group]!.base
             groups[write.group] = (write.hardState, base ?? previousBase)
-            records.append(Record(group: write.group, frame: RaftFrame(hardState: write.hardState, snapshotBase: base, entries: write.entries),
+            records.append(.raft(write.group, RaftFrame(hardState: write.hardState, snapshotBase: base, entries: write.entries),
                 installs: base != nil))
         }
         persistSyncs += try append(records: records, sync: true)
@@ -424,13 +521,13 @@ public final class MultiRaftLogStore {
         try dropCoveredSegments()
     }
 
-    /// Removes a group for good: a synced tombstone (its messages are ignored from now
-    /// on, across restarts), then its snapshot file.
-    public func removeGroup(_ group: ShardID) throws(DiskError) {
-        guard groups[group] != nil || !tombstones.contains(group) else { return }
+    /// Removes a group: a synced tombstone keeping `tombstone` (its messages are ignored
+    /// from now on, across restarts, until `reviveGroup`), then its snapshot file.
+    public func removeGroup(_ group: ShardID, leaving tombstone: Tombstone) throws(DiskError) {
+        guard groups[group] != nil || tombstones[group] == nil else { return }
         groups[group] = nil
-        tombstones.insert(group)
-        try append(records: [Record(group: group, frame: nil)], sync: true)
+        tombstones[group] = tombstone
+        try append(records: [.tombstone(group, tombstone)], sync: true)
         persistSyncs += 1
         if disk.exists(MultiRaftLogStore.snapshotName(group)) {
             try disk.remove(MultiRaftLogStore.snapshotName(group))

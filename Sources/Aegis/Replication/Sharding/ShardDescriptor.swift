@@ -42,8 +42,10 @@ public struct KeySpan: Sendable, Equatable, CustomStringConvertible {
 
 /// What one shard is: its range, how many times its range changed (`generation`, bumped
 /// by every split, so the newer of two descriptors is known), and its replicas as its
-/// Raft configuration says at `configurationIndex` (the log index of that entry, so the
-/// newer of two replica sets is known too). The shard's own state machine holds the
+/// Raft configuration says as of `configurationIndex` (a log index at or after that
+/// entry: the entry's own, or the index of the snapshot a replica restored it from, so
+/// the newer of two replica sets is known too, and one set may be reported under
+/// several indices). The shard's own state machine holds the
 /// authoritative range; the shard map holds copies for routing.
 public struct ShardDescriptor: Sendable, Equatable, CustomStringConvertible {
     public var id: ShardID
@@ -64,6 +66,11 @@ public struct ShardDescriptor: Sendable, Equatable, CustomStringConvertible {
     /// Whether `other` (of the same shard) is newer in range or in replicas.
     public func isOlder(than other: ShardDescriptor) -> Bool {
         (generation, configurationIndex) < (other.generation, other.configurationIndex)
+    }
+
+    /// The same shard with the same range and replicas, whatever index each was seen at.
+    public func hasSameLayout(as other: ShardDescriptor) -> Bool {
+        id == other.id && range == other.range && generation == other.generation && replicas == other.replicas
     }
 
     public var description: String {
