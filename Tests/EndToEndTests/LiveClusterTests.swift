@@ -119,6 +119,9 @@ struct LiveClusterTests {
         let notSharded = try await cluster.request("GET", base + "/api/v1/cluster/shards")
         #expect(notSharded.status == 404)
         #expect(notSharded.json["code"] as? String == "not_sharded")
+        let noTransactions = try await cluster.request("POST", base + "/api/v1/kv/txn", body: Data(#"{"operations":[{"op":"get","key":"a"}]}"#.utf8))
+        #expect(noTransactions.status == 404)
+        #expect(noTransactions.json["code"] as? String == "not_sharded")
 
         let missing = try await cluster.request("GET", base + "/api/v1/kv/keys/absent")
         #expect(missing.status == 404)

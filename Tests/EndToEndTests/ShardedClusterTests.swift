@@ -46,6 +46,23 @@ struct ShardedClusterTests {
         #expect(refused.status == 413)
         #expect(refused.json["code"] as? String == "value_too_large")
 
+        // A transfer across two shards as one transaction, and one refused for lack of funds.
+        let base = cluster.nodes[1].endpoint + "/api/v1/kv/txn"
+        func txn(_ operations: [[String: Any]]) async throws -> (status: Int, json: [String: Any]) {
+            let answer = try await cluster.request("POST", base, body: try JSONSerialization.data(withJSONObject: ["operations": operations]))
+            return (answer.status, answer.json)
+        }
+        let (payer, payee) = (keys[0] + "-balance", keys[keys.count - 1] + "-balance")
+        #expect(try await txn([["op": "put", "key": payer, "value": 100], ["op": "put", "key": payee, "value": 0]]).status == 200)
+        let moved = try await txn([["op": "add", "key": payer, "delta": -30, "min": 0], ["op": "add", "key": payee, "delta": 30],
+                                   ["op": "get", "key": payer], ["op": "get", "key": payee]])
+        #expect(moved.status == 200)
+        #expect((moved.json["reads"] as? [[String: Any]])?.compactMap { $0["value"] as? Int } == [70, 30])
+        let overdraft = try await txn([["op": "add", "key": payer, "delta": -500, "min": 0], ["op": "add", "key": payee, "delta": 500]])
+        #expect(overdraft.status == 409 && overdraft.json["code"] as? String == "condition_failed" && overdraft.json["current"] as? Int == 70)
+        let after = try await txn([["op": "get", "key": payer], ["op": "get", "key": payee]])
+        #expect((after.json["reads"] as? [[String: Any]])?.compactMap { $0["value"] as? Int } == [70, 30], "a refused transaction wrote nothing")
+
         let tally = BatchTally()
         let writing = Task {
             await withTaskGroup(of: Void.self) { group in

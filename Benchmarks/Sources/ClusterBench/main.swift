@@ -11,25 +11,9 @@
 //
 // Usage: ClusterBench [--clients 16,64,256] [--seconds 5] [--warmup 1] [--value-bytes 100]
 //                     [--aegis PATH] [--etcd PATH] [--system both|aegis|etcd] [--dir PATH]
-import AsyncHTTPClient
 import Foundation
-import NIOCore
-import NIOFoundationCompat
+import LiveBenchSupport
 import NIOHTTP1
-
-#if canImport(Glibc)
-import Glibc
-#endif
-
-let arguments = Array(CommandLine.arguments.dropFirst())
-func option(_ name: String) -> String? {
-    guard let index = arguments.firstIndex(of: name), index + 1 < arguments.count else { return nil }
-    return arguments[index + 1]
-}
-func fail(_ message: String) -> Never {
-    FileHandle.standardError.write(Data("error: \(message)\n".utf8))
-    exit(2)
-}
 
 let clientCounts = (option("--clients") ?? "16,64,256").split(separator: ",").compactMap { Int($0) }
 let seconds = Double(option("--seconds") ?? "5") ?? 5
@@ -40,83 +24,17 @@ let keySpace = 100_000
 guard !clientCounts.isEmpty, clientCounts.allSatisfy({ (1...4096).contains($0) }) else { fail("--clients takes numbers from 1 to 4096, like 16,64,256") }
 guard ["both", "aegis", "etcd"].contains(system) else { fail("--system takes both, aegis or etcd") }
 
-func findAegis() -> String {
-    if let path = option("--aegis") { return path }
-    for candidate in [".build/release/aegis", "../.build/release/aegis"] where FileManager.default.isExecutableFile(atPath: candidate) {
-        return URL(fileURLWithPath: candidate).standardizedFileURL.path
-    }
-    fail("no release build of aegis found; run `swift build -c release` first or pass --aegis PATH")
-}
 let etcdPath = option("--etcd") ?? "/usr/bin/etcd"
-let root = option("--dir") ?? FileManager.default.temporaryDirectory.appendingPathComponent("aegis-cluster-bench-\(getpid())").path
-try? FileManager.default.removeItem(atPath: root)
-try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
-
-// MARK: processes
-
-func freePorts(_ count: Int) -> [Int] {
-    var sockets: [Int32] = []
-    var ports: [Int] = []
-    for _ in 0..<count {
-        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var size = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, size) } }
-        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &size) } }
-        sockets.append(descriptor)
-        ports.append(Int(UInt16(bigEndian: address.sin_port)))
-    }
-    for socket in sockets { close(socket) }
-    return ports
-}
-
-func launch(_ path: String, _ arguments: [String], log: String) -> Process {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: path)
-    process.arguments = arguments
-    FileManager.default.createFile(atPath: log, contents: nil)
-    let handle = FileHandle(forWritingAtPath: log)!
-    process.standardOutput = handle
-    process.standardError = handle
-    do { try process.run() } catch { fail("cannot start \(path): \(error)") }
-    return process
-}
-
-func stop(_ processes: [Process]) {
-    for process in processes where process.isRunning { process.terminate() }
-    for process in processes { process.waitUntilExit() }
-}
-
-var httpConfiguration = HTTPClient.Configuration()
-httpConfiguration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = (clientCounts.max() ?? 16) + 8
-httpConfiguration.timeout.connect = .seconds(2)
-let http = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: httpConfiguration)
+let root = benchDirectory("aegis-cluster-bench")
+let http = BenchHTTP(connections: (clientCounts.max() ?? 16) + 8)
 
 @Sendable func request(_ method: HTTPMethod, _ url: String, body: Data? = nil) async throws -> (Int, Data) {
-    var request = HTTPClientRequest(url: url)
-    request.method = method
-    if let body {
-        request.headers.add(name: "Content-Type", value: "application/json")
-        request.body = .bytes(ByteBuffer(data: body))
-    }
-    let response = try await http.execute(request, timeout: .seconds(10))
-    let buffer = try await response.body.collect(upTo: 1 << 20)
-    return (Int(response.status.code), Data(buffer: buffer))
-}
-
-@Sendable func json(_ data: Data) -> [String: Any] {
-    (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] ?? [:]
+    let (status, data) = try await http.request(method, url, body: body)
+    return (status, data)
 }
 
 func waitFor(_ what: String, seconds: Double = 30, _ condition: () async -> String?) async -> String {
-    let deadline = Date().addingTimeInterval(seconds)
-    while Date() < deadline {
-        if let answer = await condition() { return answer }
-        try? await Task.sleep(for: .milliseconds(100))
-    }
-    fail("timed out waiting for \(what); see the logs in \(root)")
+    await LiveBenchSupport.waitFor(what, seconds: seconds, logs: root, condition)
 }
 
 // MARK: the clusters
@@ -199,11 +117,6 @@ struct LoadResult {
     var errors: Int
 }
 
-func percentile(_ sorted: [Double], _ fraction: Double) -> Double {
-    guard !sorted.isEmpty else { return .nan }
-    return sorted[min(sorted.count - 1, Int((Double(sorted.count) * fraction).rounded(.down)))]
-}
-
 func drive(_ cluster: Cluster, clients: Int) async -> LoadResult {
     let value = String(repeating: "v", count: valueBytes)
     let clock = ContinuousClock()
@@ -225,8 +138,7 @@ func drive(_ cluster: Cluster, clients: Int) async -> LoadResult {
                     let finished = clock.now
                     guard began >= measureFrom, finished <= end else { continue }
                     if ok {
-                        let elapsed = finished - began
-                        latencies.append(Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15)
+                        latencies.append(milliseconds(finished - began))
                     } else {
                         errors += 1
                     }
@@ -258,7 +170,7 @@ for name in system == "both" ? ["Aegis", "etcd"] : [system == "aegis" ? "Aegis" 
     }
     stop(cluster.processes)
 }
-try? await http.shutdown()
+await http.shutdown()
 
 print("ClusterBench: 3-node clusters on loopback, \(valueBytes)-byte values, \(keySpace) keys, \(Int(seconds)) s per point after \(Int(warmup)) s warm-up")
 print("  clients   Aegis writes/s  p50 ms  p99 ms    etcd writes/s  p50 ms  p99 ms    throughput Aegis/etcd  p99 Aegis/etcd")

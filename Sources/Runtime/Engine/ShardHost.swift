@@ -10,7 +10,10 @@ import NIOCore
 /// behind `channelTag`, which no message of the `KVNode` starts with, and the engine
 /// host hands such messages here. A call is a `ShardClientRequest` to the local node,
 /// whose gateway carries it to the shards' leaders (retrying new leaders and stale maps
-/// itself); its answer comes back addressed to this node. The host retries an answer
+/// itself); its answer comes back addressed to this node. A shard keeps one session per
+/// client id and expects one request of it at a time (a later sequence makes earlier
+/// ones stale), so the host runs each of its own calls in a *lane*: a client id of its
+/// own with at most one call in flight, numbered in turn. The host retries an answer
 /// that took no effect (`unavailable`) or may have (`unknown`) with the same client id
 /// and sequence, which the shards apply at most once, until the call's deadline; a
 /// transaction that aborted for a reason that may pass (a lock conflict, a stale map, a
@@ -35,9 +38,15 @@ public final class ShardHost: @unchecked Sendable {
     /// Called once, on the loop, when the node stops for good (its disk failed).
     public var onFatal: @Sendable (String) -> Void = { _ in }
 
-    private let clientID: UInt64
-    private var nextSequence: UInt64 = 1
+    /// Lanes with no call in flight (there are at most `callsMax` lanes, one per call).
+    private var idleLanes: [Lane] = []
     private var calls: [CallKey: Call] = [:]
+
+    /// A client id of this host's, and the next sequence it sends.
+    struct Lane {
+        var clientID: UInt64
+        var nextSequence: UInt64
+    }
 
     struct CallKey: Hashable {
         var clientID: UInt64
@@ -56,6 +65,8 @@ public final class ShardHost: @unchecked Sendable {
     private final class Call {
         let request: ShardClientRequest
         let promise: EventLoopPromise<ShardClientOutcome>
+        /// The lane it runs in (nil for a call under the caller's own identity).
+        var lane: Lane?
         var lastReason = "no answer yet"
         var mayHaveApplied = false
         var attemptTimer: Scheduled<Void>?
@@ -77,10 +88,15 @@ public final class ShardHost: @unchecked Sendable {
         self.logger = logger
         self.send = send
         timers = LoopTimers(loop: loop)
+    }
+
+    /// An idle lane, or a new one with a fresh random client id (so lanes of an earlier
+    /// run of this node never meet its old sessions).
+    private func takeLane() -> Lane {
+        if let lane = idleLanes.popLast() { return lane }
         var id: UInt64 = 0
-        let entropy = SystemEntropy()
         while id == 0 { id = entropy.nextUInt64() }
-        clientID = id
+        return Lane(clientID: id, nextSequence: 1)
     }
 
     /// The layout every founding node computes alike: `shards` data shards over the
@@ -183,18 +199,22 @@ public final class ShardHost: @unchecked Sendable {
                 return loop.makeFailedFuture(EngineCallError.busy("node \(nodeID.rawValue) has \(ShardHost.callsMax) shard calls in flight; retry shortly"))
             }
             let request: ShardClientRequest
+            var lane: Lane?
             if let identity {
                 guard identity.clientID != 0, identity.sequence != 0 else {
                     return loop.makeFailedFuture(EngineCallError.badRequest("a request id needs a non-zero client id and sequence"))
                 }
                 request = ShardClientRequest(clientID: identity.clientID, sequence: identity.sequence, operation: operation)
             } else {
-                request = ShardClientRequest(clientID: clientID, sequence: nextSequence, operation: operation)
-                nextSequence += 1
+                var taken = takeLane()
+                request = ShardClientRequest(clientID: taken.clientID, sequence: taken.nextSequence, operation: operation)
+                taken.nextSequence += 1
+                lane = taken
             }
             let key = CallKey(clientID: request.clientID, sequence: request.sequence)
             if let running = calls[key] { return running.promise.futureResult }
             let call = Call(request: request, promise: loop.makePromise())
+            call.lane = lane
             calls[key] = call
             call.deadlineTimer = loop.scheduleTask(in: timeout) { [self] in deadlinePassed(key) }
             attempt(key)
@@ -288,6 +308,10 @@ public final class ShardHost: @unchecked Sendable {
 
     private func finish(_ key: CallKey, _ result: Result<ShardClientOutcome, any Error>) {
         guard let call = calls.removeValue(forKey: key) else { return }
+        // The lane takes the next call under its next sequence, even when this one may
+        // still take effect (a deadline passed): the shards then refuse this one as
+        // stale if it comes later, and its late answer names a call that is gone.
+        if let lane = call.lane { idleLanes.append(lane) }
         call.attemptTimer?.cancel()
         call.retryTimer?.cancel()
         call.deadlineTimer?.cancel()

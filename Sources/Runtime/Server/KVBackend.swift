@@ -138,7 +138,9 @@ struct ShardKVBackend: KVBackend {
 
     /// Writes (or deletes, for nil) every key at once, each conditioned on what `make`
     /// was shown: `make` gets the current values and returns the new ones; a write
-    /// between the read and the commit makes it read and try again.
+    /// between the read and the commit makes it read and try again. Keys whose value
+    /// stays the same are only checked; when none changes, the read (itself one
+    /// transaction) is the answer.
     func batchWrite(_ keys: [[UInt8]], timeout: TimeAmount,
                     make: ([[UInt8]?]) throws -> [[UInt8]?]) async throws -> (before: [[UInt8]?], after: [[UInt8]?]) {
         guard keys.count <= ShardKVBackend.batchWriteKeysMax else {
@@ -147,21 +149,30 @@ struct ShardKVBackend: KVBackend {
         guard Set(keys).count == keys.count else {
             throw EngineCallError.badRequest("a batch names the same key twice; give each key once")
         }
-        for _ in 0..<8 {
-            let current = try await batchGet(keys, timeout: timeout)
+        // Optimistic: read, decide, write conditioned on the read. Under contention the
+        // read goes stale; try again after a jittered pause, until the call's time is up.
+        let deadline = NIODeadline.now() + timeout
+        var pause = TimeAmount.milliseconds(1)
+        while true {
+            let remaining = deadline - NIODeadline.now()
+            guard remaining > .zero else { break }
+            let current = try await batchGet(keys, timeout: remaining)
             let new = try make(current)
             for (index, key) in keys.enumerated() { if let value = new[index] { try ShardKVBackend.checkSize(key, value) } }
             var operations: [TransactionOperation] = []
             for (index, key) in keys.enumerated() { operations.append(.expect(key: key, value: current[index])) }
-            for (index, key) in keys.enumerated() {
+            for (index, key) in keys.enumerated() where new[index] != current[index] {
                 operations.append(new[index].map { .put(key: key, value: $0) } ?? .delete(key: key))
             }
-            switch try await shards.transaction(operations, identity: nil, timeout: timeout) {
+            if operations.count == keys.count { return (current, new) }
+            switch try await shards.transaction(operations, identity: nil, timeout: max(.milliseconds(1), deadline - NIODeadline.now())) {
             case .committed: return (current, new)
-            case .aborted(.condition): continue
+            case .aborted(.condition):
+                try await Task.sleep(nanoseconds: UInt64(pause.nanoseconds) + UInt64.random(in: 0...UInt64(pause.nanoseconds)))
+                pause = min(pause * 2, .milliseconds(50))
             case let .aborted(reason): throw ShardKVBackend.error(reason)
             }
         }
-        throw EngineCallError.busy("the batch's keys changed on every attempt; retry")
+        throw EngineCallError.busy("the keys kept changing between the read and the write until the request timed out; retry")
     }
 }

@@ -96,6 +96,34 @@ paths:
       responses:
         "200": {description: Swapped, content: {application/json: {schema: {type: object, properties: {success: {type: boolean}, key: {type: string}, entry: {$ref: "#/components/schemas/Entry"}}}}}}
         "409": {description: The key holds something else, content: {application/json: {schema: {type: object, properties: {success: {type: boolean}, key: {type: string}, current: {}}}}}}
+  /api/v1/kv/txn:
+    post:
+      summary: On a sharded cluster, several keys read and written as one serializable transaction (two-phase commit across shards), all or nothing; operations apply in order, each seeing the ones before (404 not_sharded otherwise).
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              type: object
+              required: [operations]
+              properties:
+                operations:
+                  type: array
+                  maxItems: 128
+                  items:
+                    type: object
+                    required: [op, key]
+                    properties:
+                      op: {type: string, enum: [get, put, delete, expect, add]}
+                      key: {type: string}
+                      value: {description: "put - the value to store; expect - the value the key must hold (null - absent)"}
+                      ttl: {type: integer, nullable: true, description: put only}
+                      delta: {type: integer, description: "add - added to the key's whole-number value (absent is 0)"}
+                      min: {type: integer, nullable: true, description: "add - the transaction fails if the result would be below this"}
+      responses:
+        "200": {description: Committed, content: {application/json: {schema: {type: object, properties: {success: {type: boolean}, reads: {type: array, items: {type: object, properties: {key: {type: string}, value: {}}}}}}}}}
+        "409": {description: An expect or an add's min did not hold; nothing was written, content: {application/json: {schema: {type: object, properties: {success: {type: boolean}, code: {type: string}, error: {type: string}, key: {type: string}, current: {}}}}}}
+        "404": {$ref: "#/components/responses/Error"}
   /api/v1/cluster/info:
     get:
       summary: This node's view of the cluster.

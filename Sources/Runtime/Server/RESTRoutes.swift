@@ -39,6 +39,7 @@ struct RESTRoutes: Sendable {
         router.post("/api/v1/kv/batch/set") { request, _ in try await batchSet(request) }
         router.post("/api/v1/kv/batch/delete") { request, _ in try await batchDelete(request) }
         router.post("/api/v1/kv/cas") { request, _ in try await compareAndSet(request) }
+        router.post("/api/v1/kv/txn") { request, _ in try await transaction(request) }
 
         router.get("/api/v1/cluster/info") { _, _ in try await clusterInfo() }
         router.get("/api/v1/cluster/peers") { _, _ in try await clusterPeers() }
@@ -183,6 +184,40 @@ struct RESTRoutes: Sendable {
             try await group.waitForAll()
         }
         return JSONResponse.make(["count": inputs.count])
+    }
+
+    /// `{operations}`: see `KVTransaction`. The sharded store only: the single Raft
+    /// group's store has no multi-key transactions.
+    private func transaction(_ request: Request) async throws -> Response {
+        guard let shardBackend else {
+            throw APIError(status: .notFound, code: "not_sharded",
+                message: "transactions across keys need the sharded store; start the cluster with --shards N (single keys: /api/v1/kv/cas)")
+        }
+        let body = try await JSONBody.object(request, limit: configuration.bodyBytesMax)
+        let transaction = try KVTransaction(body)
+        let names = transaction.keys
+        var reads: [(key: String, valueJSON: String?)] = []
+        do {
+            _ = try await shardBackend.batchWrite(try names.map { try KeyInput.bytes($0) }, timeout: timeout) { current in
+                let now = Timestamp.nowMilliseconds()
+                let entries = zip(names, current).map { name, stored in
+                    stored.flatMap { KVEntry.decode(key: name, stored: $0) }.flatMap { $0.isExpired(nowMilliseconds: now) ? nil : $0 }
+                }
+                let result = try transaction.evaluate(entries, nowMilliseconds: now)
+                reads = result.reads
+                return try zip(result.entries, zip(entries, current)).map { new, old in
+                    // Untouched entries keep their stored bytes (an expired one included).
+                    new == old.0 ? old.1 : try new?.storedChecked()
+                }
+            }
+        } catch let failed as KVTransaction.ConditionFailed {
+            return JSONResponse.make(["success": false, "code": "condition_failed", "error": failed.reason + "; nothing was written",
+                "key": failed.key, "current": failed.currentJSON.flatMap { JSONText.decode($0) } ?? NSNull()], status: .conflict)
+        }
+        let list: [Any] = reads.map { read in
+            ["key": read.key, "value": read.valueJSON.flatMap { JSONText.decode($0) } ?? NSNull()] as [String: Any]
+        }
+        return JSONResponse.make(["success": true, "reads": list])
     }
 
     private func batchDelete(_ request: Request) async throws -> Response {

@@ -315,7 +315,7 @@ private struct FieldReader {
         for (key, value) in try mapping(node, "shards", known: known) {
             let field = "shards.\(key)"
             switch key {
-            case "initial": spec.initial = try integer(value, field, 1...256)
+            case "initial": spec.initial = try integer(value, field, 1...1000)
             case "replication": spec.replicationFactor = try integer(value, field, 1...7)
             case "split_keys_min": spec.splitKeysMin = try integer(value, field, 0...1_000_000)
             case "rebalance": spec.rebalance = try boolean(value, field)
@@ -406,7 +406,7 @@ private struct FieldReader {
                 let timeout = try duration(value, field)
                 guard timeout >= 1e6 else { throw fail(value, field, "must be at least 1ms") }
                 spec.operationTimeoutNanoseconds = UInt64(timeout)
-            case "clients": spec.clients = try integer(value, field, 1...64)
+            case "clients": spec.clients = try integer(value, field, 1...512)
             case "operations": spec.operations = try integer(value, field, 0...100_000)
             case "ack_quorum": spec.ackQuorum = try integer(value, field, 1...16)
             case "request_timeout":

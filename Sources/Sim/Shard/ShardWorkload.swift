@@ -449,9 +449,23 @@ final class ShardWorkload: SimWorkload {
             nodes.ordersIssued += counters.ordersIssued
             nodes.resolvesSent += counters.resolvesSent
         }
+        var logSyncs = 0
+        for (_, node) in runningNodes(simulation) {
+            nodes.raftMessagesSent += node.counters.raftMessagesSent
+            nodes.raftBatchesSent += node.counters.raftBatchesSent
+            logSyncs += node.logStoreSyncs
+        }
+        let inFaultPhase = history.entries.filter { entry in
+            guard case .committed? = entry.outcome, let completed = entry.completedAtNanoseconds else { return false }
+            return completed < livenessStartedAt
+        }.count
         var parts = [
             "txns=\(history.entries.count) committed=\(history.committed) aborted=\(history.aborted) unknown=\(history.unknown)",
+            "committed-in-fault-phase=\(inFaultPhase)",
             "groups=\(groups(simulation).count)",
+            "one-phase=\(nodes.onePhaseCommits) two-phase=\(nodes.twoPhaseCommits)",
+            // Since each running node's last start: what the Raft groups cost.
+            "raft-messages=\(nodes.raftMessagesSent) raft-batches=\(nodes.raftBatchesSent) log-syncs=\(logSyncs)",
         ]
         if let settled = settledAtNanoseconds, settled >= livenessStartedAt {
             parts.append("settled-after=\(formatDuration(settled - livenessStartedAt))")

@@ -237,6 +237,35 @@ extension ShardNode {
             if reconcileReplicas(report, meta: meta) { continue }
             if !descriptor.id.isMeta { considerSplit(report) }
         }
+        if configuration.placement.balanceLeaders { balanceLeadership() }
+    }
+
+    /// Hands one shard's leadership from the node leading the most groups to a voter of
+    /// it leading at least two fewer: a leader does a shard's writing (its log, its
+    /// fsyncs, its replication), so leaders bunched on one node make that node the
+    /// cluster's bottleneck.
+    private func balanceLeadership() {
+        guard placement.busy.count < configuration.placement.changesInFlightMax else { return }
+        let live = liveNodes().filter { !map.decommissioning.contains($0) }
+        guard live.count > 1 else { return }
+        var led: [NodeID: [ShardReport]] = [:]
+        for shard in placement.reports.keys.sorted() {
+            guard let (report, _) = placement.reports[shard], let descriptor = map.descriptor(of: shard),
+                  report.descriptor.hasSameLayout(as: descriptor), placement.busy[shard] == nil else { continue }
+            led[report.leader, default: []].append(report)
+        }
+        func count(_ candidate: NodeID) -> Int { led[candidate]?.count ?? 0 }
+        let busiest = live.max { (count($0), $1.rawValue) < (count($1), $0.rawValue) }!
+        for report in led[busiest] ?? [] {
+            let candidates = report.descriptor.replicas.voters.filter { voter in
+                voter != busiest && live.contains(voter) && count(voter) + 2 <= count(busiest)
+                    && (report.lag.first { $0.node == voter }?.entries ?? .max) <= UInt64(configuration.raft.promotionLagMax)
+            }
+            guard let target = candidates.min(by: { (count($0), $0) < (count($1), $1) }) else { continue }
+            counters.leadershipBalanced += 1
+            order(.transferLeadership(to: target), to: report.descriptor.id)
+            return
+        }
     }
 
     /// Orders each node to drop the replicas whose group's current configuration (its
@@ -479,19 +508,13 @@ extension ShardNode {
     }
 
     /// Makes this node ready to receive a replica of `shard`: nothing to do when it holds
-    /// none (the leader's first message creates one); when the shard left this node
-    /// before, a new replica revived from the tombstone (`MultiRaftLogStore.Tombstone`
-    /// says why that is safe). A replica still here from before, which the group
-    /// removed, is replaced the same way: kept, it would be collected as removed while
-    /// the change that adds it back is on its way (found by shard-bank seed 2: a voter
-    /// that ignored its group).
+    /// none (the leader's first message creates one) or still holds one (a replica the
+    /// group removed rejoins with the log it kept, which Raft allows: it lost nothing;
+    /// judging it removed here, from a map that may lag, destroyed a learner being added
+    /// — shard-bank seed 193); when the shard left this node before, a new replica
+    /// revived from the tombstone (`MultiRaftLogStore.Tombstone` says why that is safe).
     func prepareToHost(_ shard: ShardID) throws(DiskError) {
-        if let replica = replicas[shard] {
-            let removed = map.descriptor(of: shard).map { !$0.replicas.isMember(node) } ?? false
-            guard removed, !replica.isLeader else { return }
-            try destroyReplica(shard)
-        }
-        guard store.isRemoved(shard) else { return }
+        guard replicas[shard] == nil, store.isRemoved(shard) else { return }
         let state = try store.reviveGroup(shard)
         addReplica(shard, state)
         counters.replicasRevived += 1

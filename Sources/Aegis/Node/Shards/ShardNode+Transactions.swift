@@ -59,7 +59,7 @@ extension ShardNode {
         let leads = replica.isLeader
         switch effect {
         case let .executed(_, outcome):
-            if case .committed = outcome { counters.onePhaseCommits += 1 }
+            if leads, case .committed = outcome { counters.onePhaseCommits += 1 }
             answerGateway(waiter, .outcome(outcome))
         case let .staleMap(_, fields):
             answerGateway(waiter, .staleMap(fields))

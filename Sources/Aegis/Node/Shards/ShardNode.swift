@@ -28,6 +28,9 @@ public final class ShardNode: NodeProcess {
         public var rebalance = true
         /// Replica changes the driver has under way at once, across the cluster.
         public var changesInFlightMax = 2
+        /// Hand leadership from a node leading two or more groups more than another
+        /// voter does, one shard at a time.
+        public var balanceLeaders = true
 
         public init() {}
     }
@@ -193,6 +196,7 @@ public final class ShardNode: NodeProcess {
         public var replicasRevived = 0
         public var splitsApplied = 0
         public var loadSplitsOrdered = 0
+        public var leadershipBalanced = 0
         public var splitsRefused = 0
         public var onePhaseCommits = 0
         public var twoPhaseCommits = 0
