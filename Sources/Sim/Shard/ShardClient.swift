@@ -222,7 +222,7 @@ final class ShardClient: NodeProcess {
             retrying = (running.operations, running.runs + 1, running.invokedAtNanoseconds)
         case .unknown, .unavailable:
             resend(afterNanoseconds: configuration.retryBackoffNanoseconds)
-        case .refused, .entries, .map, .accepted:
+        case .refused, .entries, .read, .map, .accepted:
             history.complete(running.record, .aborted(.invalid("refused")), at: now)
             finish()
         }

@@ -47,6 +47,8 @@ final class ShardHistory {
                 case let .put(key, _): return "[\"put\", \"\(KVText.show(key))\"]"
                 case let .delete(key): return "[\"delete\", \"\(KVText.show(key))\"]"
                 case let .expect(key, _): return "[\"expect\", \"\(KVText.show(key))\"]"
+                case let .expectRange(start, end, count, _):
+                    return "[\"expect-range\", \"\(KVText.show(start))\", \"\(end.map { KVText.show($0) } ?? "")\", \(count)]"
                 }
             }.joined(separator: ", ")
             let outcome: String

@@ -91,7 +91,7 @@ final class ShardOperatorClient: NodeProcess {
             case .refused:
                 ordersRefused += 1
                 done()
-            case .unavailable, .unknown, .transaction, .entries:
+            case .unavailable, .unknown, .transaction, .entries, .read:
                 retry()
             }
         }

@@ -40,6 +40,8 @@ extension ShardNode {
             respond(to: client, request, .map(map))
         case let .scan(start, end, limit):
             respond(to: client, request, scanLocally(start: start, end: end, limit: limit))
+        case let .read(start, end, limit):
+            startRead(request, start: start, end: end, limit: limit, from: client)
         case let .split(shard, key):
             respond(to: client, request, placementRequest(.split(shard: shard, key: key)))
         case let .move(shard, from, to):
@@ -114,10 +116,30 @@ extension ShardNode {
         return plans
     }
 
+    /// The shard of the first `expectRange` in `plan` that does not end inside it.
+    func rangeSpanningShards(_ plan: [ParticipantPlan]) -> ShardID? {
+        for participant in plan {
+            guard let descriptor = map.descriptor(of: participant.shard), let shardEnd = descriptor.range.end else { continue }
+            for (_, operation) in participant.operations {
+                guard let span = operation.range else { continue }
+                if span.end.map({ shardEnd.lexicographicallyPrecedes($0) }) ?? true { return participant.shard }
+            }
+        }
+        return nil
+    }
+
     /// Sends the call's next attempt.
     func attempt(_ transaction: TransactionID) {
         guard var call = calls[transaction] else { return }
-        if call.plan.isEmpty || !call.mayHaveApplied || call.replan { call.plan = plan(call.operations) }
+        if call.plan.isEmpty || !call.mayHaveApplied || call.replan {
+            call.plan = plan(call.operations)
+            // A range that spans shards on this map was cut on another: the client must
+            // cut it again (and digest each piece), so it is answered at once.
+            if let crossing = rangeSpanningShards(call.plan) {
+                finishCall(transaction, .transaction(.aborted(.staleMap(shard: crossing))))
+                return
+            }
+        }
         call.replan = false
         let request = nextRequestID
         nextRequestID += 1
@@ -156,6 +178,7 @@ extension ShardNode {
             leaderHints[shard] = leader
         }
         if request == 0 { return }
+        if receiveReadReply(request: request, reply, from: sender) { return }
         if placement.orders[request] != nil {
             receiveOrderReply(request: request, reply)
             return
@@ -188,12 +211,16 @@ extension ShardNode {
             // Retried at the next tick, not at once: whatever was busy may need a moment.
             call.attemptTick = ticks >= UInt64(configuration.attemptTicks) ? ticks - UInt64(configuration.attemptTicks) + 1 : 0
             calls[transaction] = call
+        case .fetched:
+            call.lastProblem = "\(sender) answered a transaction with a read's entries"
+            calls[transaction] = call
         }
     }
 
     /// Deadlines: an attempt unanswered is retried elsewhere; a call past its deadline
     /// is answered unknown (when it may have taken effect) or unavailable.
     func gatewayTick() {
+        readTick()
         for transaction in calls.keys.sorted() {
             guard var call = calls[transaction] else { continue }
             if ticks - call.startedTick >= UInt64(configuration.callDeadlineTicks) {

@@ -545,7 +545,7 @@ extension ShardNode {
             guard map.nodes.contains(target) else { return .refused("\(target) is not a node of this cluster") }
             propose(replica, MetaCommand.decommission(target, draining: draining).encoded, waiter: .none)
             return .accepted(draining ? "\(target) will be drained of its replicas" : "\(target) takes replicas again")
-        case .transaction, .scan, .map:
+        case .transaction, .scan, .read, .map:
             return .refused("not an operator order")
         }
     }

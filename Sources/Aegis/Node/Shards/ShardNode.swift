@@ -168,6 +168,7 @@ public final class ShardNode: NodeProcess {
     var map: ShardMap
     var leaderHints: [ShardID: NodeID] = [:]
     var calls: [TransactionID: GatewayCall] = [:]
+    var reads: [UInt64: GatewayRead] = [:]
     var callByRequest: [UInt64: TransactionID] = [:]
     /// Request ids name a gateway's attempts in leaders' answers. Each start draws a
     /// fresh base, so an answer to an attempt made before a restart (a leader's waiter
@@ -314,7 +315,7 @@ public final class ShardNode: NodeProcess {
     private func scheduleTick() {
         let now = clock.monotonicNanoseconds
         var ticksAhead = Int(clamping: nextReportTick > ticks ? nextReportTick - ticks : 1)
-        if !calls.isEmpty || !coordinations.isEmpty || !finishing.isEmpty || !participantWaits.isEmpty || !localInbox.isEmpty {
+        if !calls.isEmpty || !reads.isEmpty || !coordinations.isEmpty || !finishing.isEmpty || !participantWaits.isEmpty || !localInbox.isEmpty {
             ticksAhead = 1
         }
         for shard in replicaOrder where ticksAhead > 1 { ticksAhead = min(ticksAhead, replicas[shard]!.raft.ticksUntilAction) }
@@ -733,6 +734,8 @@ public final class ShardNode: NodeProcess {
             receiveBegin(request: request, shard: shard, transaction, participants: participants, from: sender)
         case let .reply(request, reply):
             receiveReply(request: request, reply, from: sender)
+        case let .fetch(request, shard, start, end, limit):
+            receiveFetch(request: request, shard: shard, start: start, end: end, limit: limit, from: sender)
         case let .prepare(coordinator, participant, transaction, plan):
             receivePrepare(coordinator: coordinator, participant: participant, transaction, plan: plan, from: sender)
         case let .vote(coordinator, participant, transaction, vote):

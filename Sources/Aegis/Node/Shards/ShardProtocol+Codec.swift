@@ -1,5 +1,28 @@
 /// Wire forms of the sharded protocols. Decoding refuses anything malformed or over
 /// its bounds, so bytes from the network can never crash a node.
+extension ScannedEntry {
+    static func encode(_ entries: [ScannedEntry], into writer: inout ByteWriter) {
+        writer.write(UInt32(entries.count))
+        for entry in entries {
+            writer.write(lengthPrefixed: entry.key)
+            writer.write(lengthPrefixed: entry.value)
+            entry.timestamp.encode(into: &writer)
+        }
+    }
+
+    static func decodeList(from reader: inout ByteReader) throws(DecodeError) -> [ScannedEntry] {
+        let count = Int(try reader.readUInt32())
+        guard count <= max(KVLimits.scanEntriesMax, TransactionLimits.readEntriesMax) else { throw .invalid("\(count) entries in one reply") }
+        var entries: [ScannedEntry] = []
+        for _ in 0..<count {
+            let key = try reader.readLengthPrefixed(maximumCount: TransactionLimits.keyBytesMax)
+            let value = try reader.readLengthPrefixed(maximumCount: TransactionLimits.listBytesMax)
+            entries.append(ScannedEntry(key: key, value: value, timestamp: try HybridTimestamp.decode(from: &reader)))
+        }
+        return entries
+    }
+}
+
 extension ShardClientRequest {
     public var encoded: [UInt8] {
         var writer = ByteWriter(capacity: 64)
@@ -30,6 +53,11 @@ extension ShardClientRequest {
             writer.write(UInt8(6))
             writer.write(node.rawValue)
             writer.write(UInt8(draining ? 1 : 0))
+        case let .read(start, end, limit):
+            writer.write(UInt8(7))
+            writer.write(lengthPrefixed: start)
+            writer.write(optionalBytes: end)
+            writer.write(UInt32(max(0, min(limit, Int(UInt32.max)))))
         }
         return writer.bytes
     }
@@ -57,6 +85,10 @@ extension ShardClientRequest {
         case 6:
             let node = NodeID(try reader.readUInt32())
             operation = .decommission(node, draining: try reader.readUInt8() == 1)
+        case 7:
+            let start = try reader.readLengthPrefixed(maximumCount: TransactionLimits.keyBytesMax)
+            let end = try reader.readOptionalBytes(maximumCount: TransactionLimits.keyBytesMax)
+            operation = .read(start: start, end: end, limit: Int(try reader.readUInt32()))
         case let tag: throw .invalid("unknown shard client operation \(tag)")
         }
         guard reader.isAtEnd else { throw .invalid("trailing bytes after a shard client request") }
@@ -76,13 +108,12 @@ extension ShardClientResponse {
             outcome.encode(into: &writer)
         case let .entries(entries, complete):
             writer.write(UInt8(2))
-            writer.write(UInt32(entries.count))
-            for entry in entries {
-                writer.write(lengthPrefixed: entry.key)
-                writer.write(lengthPrefixed: entry.value)
-                entry.timestamp.encode(into: &writer)
-            }
+            ScannedEntry.encode(entries, into: &writer)
             writer.write(UInt8(complete ? 1 : 0))
+        case let .read(entries, coveredEnd):
+            writer.write(UInt8(8))
+            ScannedEntry.encode(entries, into: &writer)
+            writer.write(optionalBytes: coveredEnd)
         case let .map(map):
             writer.write(UInt8(3))
             map.encode(into: &writer)
@@ -112,15 +143,11 @@ extension ShardClientResponse {
         switch try reader.readUInt8() {
         case 1: outcome = .transaction(try TransactionOutcome.decode(from: &reader))
         case 2:
-            let count = Int(try reader.readUInt32())
-            guard count <= KVLimits.scanEntriesMax else { throw .invalid("\(count) entries in one reply") }
-            var entries: [ScannedEntry] = []
-            for _ in 0..<count {
-                let key = try reader.readLengthPrefixed(maximumCount: TransactionLimits.keyBytesMax)
-                let value = try reader.readLengthPrefixed(maximumCount: TransactionLimits.listBytesMax)
-                entries.append(ScannedEntry(key: key, value: value, timestamp: try HybridTimestamp.decode(from: &reader)))
-            }
+            let entries = try ScannedEntry.decodeList(from: &reader)
             outcome = .entries(entries, complete: try reader.readUInt8() == 1)
+        case 8:
+            let entries = try ScannedEntry.decodeList(from: &reader)
+            outcome = .read(entries, coveredEnd: try reader.readOptionalBytes(maximumCount: TransactionLimits.keyBytesMax))
         case 3: outcome = .map(try ShardMap.decode(from: &reader))
         case 4: outcome = .accepted(try reader.readString(maximumCount: reasonMax))
         case 5: outcome = .unavailable(try reader.readString(maximumCount: reasonMax))
@@ -210,7 +237,18 @@ extension ShardMessage {
             case let .busy(reason):
                 writer.write(UInt8(4))
                 writer.write(String(reason.prefix(TransactionLimits.reasonBytesMax / 4)))
+            case let .fetched(entries, coveredEnd):
+                writer.write(UInt8(5))
+                ScannedEntry.encode(entries, into: &writer)
+                writer.write(optionalBytes: coveredEnd)
             }
+        case let .fetch(request, shard, start, end, limit):
+            writer.write(UInt8(14))
+            writer.write(request)
+            writer.write(shard.rawValue)
+            writer.write(lengthPrefixed: start)
+            writer.write(optionalBytes: end)
+            writer.write(UInt32(max(0, min(limit, Int(UInt32.max)))))
         case let .prepare(coordinator, participant, transaction, plan):
             writer.write(UInt8(4))
             writer.write(coordinator.rawValue)
@@ -328,6 +366,9 @@ extension ShardMessage {
                 reply = .notLeader(shard, leader: leader == 0 ? nil : NodeID(leader))
             case 3: reply = .staleMap(try ShardStateMachine.DescriptorFields.decode(from: &reader))
             case 4: reply = .busy(try reader.readString(maximumCount: TransactionLimits.reasonBytesMax))
+            case 5:
+                let entries = try ScannedEntry.decodeList(from: &reader)
+                reply = .fetched(entries, coveredEnd: try reader.readOptionalBytes(maximumCount: TransactionLimits.keyBytesMax))
             case let tag: throw .invalid("unknown group reply \(tag)")
             }
             message = .reply(request: request, reply)
@@ -412,6 +453,12 @@ extension ShardMessage {
         case 13:
             let request = try reader.readUInt64()
             message = .mapReply(request: request, try ShardMap.decode(from: &reader))
+        case 14:
+            let request = try reader.readUInt64()
+            let shard = ShardID(try reader.readUInt32())
+            let start = try reader.readLengthPrefixed(maximumCount: TransactionLimits.keyBytesMax)
+            let end = try reader.readOptionalBytes(maximumCount: TransactionLimits.keyBytesMax)
+            message = .fetch(request: request, shard: shard, start: start, end: end, limit: Int(try reader.readUInt32()))
         case let tag:
             throw .invalid("unknown shard message \(tag)")
         }

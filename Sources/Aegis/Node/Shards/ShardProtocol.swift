@@ -15,6 +15,12 @@ public enum ShardClientOperation: Sendable, Equatable {
     /// Keys in `[start, end)` in order, shard by shard (each shard's part as of its own
     /// moment: a listing, not a snapshot of the whole range).
     case scan(start: [UInt8], end: [UInt8]?, limit: Int)
+    /// The keys in `[start, end)` held by the shard that holds `start`, read from its
+    /// leader's state (at most `limit`, and as many as fit one answer), answered
+    /// `.read`: how far the answer covers tells the client where to read on. Not a
+    /// transaction: what a client computes on such reads must be checked at commit
+    /// (`expectRange`).
+    case read(start: [UInt8], end: [UInt8]?, limit: Int)
     /// The gateway's copy of the shard map.
     case map
     /// Operator orders to the placement driver.
@@ -47,6 +53,9 @@ public struct ScannedEntry: Sendable, Equatable {
 public enum ShardClientOutcome: Sendable, Equatable {
     case transaction(TransactionOutcome)
     case entries([ScannedEntry], complete: Bool)
+    /// A `read`'s answer: every key in `[start, coveredEnd)` (nil: to the end of the key
+    /// space); the next read starts at `coveredEnd`.
+    case read([ScannedEntry], coveredEnd: [UInt8]?)
     case map(ShardMap)
     /// An operator order was accepted (it is carried out in the background).
     case accepted(String)
@@ -80,6 +89,8 @@ public enum GroupReply: Sendable, Equatable {
     case staleMap(ShardStateMachine.DescriptorFields)
     /// Refused for now (too much pending, a leader not ready): retry shortly.
     case busy(String)
+    /// A `fetch`'s answer: the keys in `[start, coveredEnd)`.
+    case fetched([ScannedEntry], coveredEnd: [UInt8]?)
 }
 
 /// What one leader reports about a shard to the meta leader.
@@ -136,6 +147,8 @@ public enum ShardMessage: Sendable, Equatable {
     case execute(request: UInt64, shard: ShardID, TransactionID, plan: ParticipantPlan)
     case begin(request: UInt64, shard: ShardID, TransactionID, participants: [ParticipantPlan])
     case reply(request: UInt64, GroupReply)
+    /// A gateway reads a shard's keys from its leader (for a client's `read`).
+    case fetch(request: UInt64, shard: ShardID, start: [UInt8], end: [UInt8]?, limit: Int)
     // Two-phase commit between leaders.
     case prepare(coordinator: ShardID, participant: ShardID, TransactionID, plan: ParticipantPlan)
     case vote(coordinator: ShardID, participant: ShardID, TransactionID, Vote)
@@ -159,6 +172,7 @@ public enum ShardMessage: Sendable, Equatable {
         case .execute: return "execute"
         case .begin: return "begin"
         case .reply: return "reply"
+        case .fetch: return "fetch"
         case .prepare: return "prepare"
         case .vote: return "vote"
         case .finish: return "finish"

@@ -24,6 +24,8 @@ public final class ShardStateMachine {
     public struct Prepared: Sendable, Equatable {
         public var coordinator: ShardID
         public var locks: [(key: [UInt8], exclusive: Bool)]
+        /// Shared locks on ranges (its `expectRange`s).
+        public var rangeLocks: [KeySpan] = []
         /// Staged writes, in key order; nil deletes.
         public var writes: [(key: [UInt8], value: [UInt8]?)]
         public var reads: [TransactionRead]
@@ -32,7 +34,7 @@ public final class ShardStateMachine {
 
         public static func == (lhs: Prepared, rhs: Prepared) -> Bool {
             lhs.coordinator == rhs.coordinator && lhs.reads == rhs.reads && lhs.timestamp == rhs.timestamp
-                && lhs.preparedAt == rhs.preparedAt
+                && lhs.preparedAt == rhs.preparedAt && lhs.rangeLocks == rhs.rangeLocks
                 && lhs.locks.map(\.key) == rhs.locks.map(\.key) && lhs.locks.map(\.exclusive) == rhs.locks.map(\.exclusive)
                 && lhs.writes.map(\.key) == rhs.writes.map(\.key) && lhs.writes.map(\.value) == rhs.writes.map(\.value)
         }
@@ -186,7 +188,7 @@ public final class ShardStateMachine {
         if keyOutsideRange(plan) != nil { return [.staleMap(transaction, descriptorFields)] }
         let outcome: TransactionOutcome
         let lockKeys = ShardStateMachine.lockKeys(plan)
-        if let key = locks.conflict(for: transaction, keys: lockKeys) {
+        if let key = locks.conflict(for: transaction, keys: lockKeys, ranges: ShardStateMachine.lockRanges(plan)) {
             outcome = .aborted(.conflict(key: key))
         } else {
             switch evaluate(plan) {
@@ -234,7 +236,8 @@ public final class ShardStateMachine {
             return .voted(transaction, coordinator: coordinator, .no(.staleMap(shard: id)))
         }
         let lockKeys = ShardStateMachine.lockKeys(plan)
-        if let key = locks.conflict(for: transaction, keys: lockKeys) {
+        let lockRanges = ShardStateMachine.lockRanges(plan)
+        if let key = locks.conflict(for: transaction, keys: lockKeys, ranges: lockRanges) {
             return .voted(transaction, coordinator: coordinator, .no(.conflict(key: key)))
         }
         switch evaluate(plan) {
@@ -243,9 +246,9 @@ public final class ShardStateMachine {
         case let .success((writes, reads)):
             let timestamp = max(proposed, maxTimestamp.next)
             maxTimestamp = timestamp
-            if !options.releaseLocksEarly { locks.acquire(for: transaction, keys: lockKeys) }
-            prepared[transaction] = Prepared(coordinator: coordinator, locks: lockKeys, writes: writes, reads: reads,
-                timestamp: timestamp, preparedAt: appliedIndex)
+            if !options.releaseLocksEarly { locks.acquire(for: transaction, keys: lockKeys, ranges: lockRanges) }
+            prepared[transaction] = Prepared(coordinator: coordinator, locks: lockKeys, rangeLocks: lockRanges, writes: writes,
+                reads: reads, timestamp: timestamp, preparedAt: appliedIndex)
             return .voted(transaction, coordinator: coordinator, .yes(timestamp: timestamp, reads: reads))
         }
     }
@@ -321,7 +324,17 @@ public final class ShardStateMachine {
 
     private func keyOutsideRange(_ plan: ParticipantPlan) -> [UInt8]? {
         guard !options.skipRangeCheck else { return nil }
-        return plan.operations.first { !range.contains($0.operation.key) }?.operation.key
+        return plan.operations.first { _, operation in
+            guard range.contains(operation.key) else { return true }
+            guard let span = operation.range, let shardEnd = range.end else { return false }
+            // A range must end within the shard too.
+            return span.end.map { shardEnd.lexicographicallyPrecedes($0) } ?? true
+        }?.operation.key
+    }
+
+    /// The ranges a plan locks (shared): its `expectRange`s.
+    static func lockRanges(_ plan: ParticipantPlan) -> [KeySpan] {
+        plan.operations.compactMap { $0.operation.range }
     }
 
     /// The locks a plan needs: exclusive where any of its operations writes the key.
@@ -375,6 +388,13 @@ public final class ShardStateMachine {
             case let .expect(key, expected):
                 let value = current(key)
                 guard value == expected else { return .failure(.condition(key: key, current: value)) }
+            case let .expectRange(start, end, count, digest):
+                let span = KeySpan(start: start, end: end)
+                var keys = data.keys.filter { span.contains($0) }
+                for write in staged where span.contains(write.key) && data[write.key] == nil { keys.append(write.key) }
+                keys.sort { $0.lexicographicallyPrecedes($1) }
+                let found = RangeDigest.of(keys.lazy.compactMap { key in current(key).map { (key: key, value: $0) } })
+                guard found.count == count, found.digest == digest else { return .failure(.condition(key: start, current: nil)) }
             }
         }
         return .success((staged.sorted { $0.key.lexicographicallyPrecedes($1.key) }, reads))
@@ -398,7 +418,7 @@ public final class ShardStateMachine {
 
     // MARK: snapshots
 
-    static let snapshotVersion: UInt8 = 1
+    static let snapshotVersion: UInt8 = 2
 
     /// The whole state, every table in key order, so equal states give equal bytes.
     public func snapshot() -> [UInt8] {
@@ -441,6 +461,8 @@ public final class ShardStateMachine {
                 writer.write(lengthPrefixed: key)
                 writer.write(UInt8(exclusive ? 1 : 0))
             }
+            writer.write(UInt32(staged.rangeLocks.count))
+            for span in staged.rangeLocks { span.encode(into: &writer) }
             writer.write(UInt32(staged.writes.count))
             for (key, value) in staged.writes {
                 writer.write(lengthPrefixed: key)
@@ -464,7 +486,8 @@ public final class ShardStateMachine {
     /// A shard's state from a snapshot's bytes.
     public static func restore(_ bytes: [UInt8], options: Options = Options()) throws(DecodeError) -> ShardStateMachine {
         var reader = ByteReader(bytes)
-        guard try reader.readUInt8() == snapshotVersion else { throw .invalid("unknown shard snapshot version") }
+        let version = try reader.readUInt8()
+        guard version == snapshotVersion || version == 1 else { throw .invalid("unknown shard snapshot version \(version)") }
         let applied = LogIndex(try reader.readUInt64())
         let id = ShardID(try reader.readUInt32())
         let range = try KeySpan.decode(from: &reader)
@@ -508,6 +531,12 @@ public final class ShardStateMachine {
                 let key = try reader.readLengthPrefixed(maximumCount: TransactionLimits.keyBytesMax)
                 lockKeys.append((key, try reader.readUInt8() == 1))
             }
+            var lockRanges: [KeySpan] = []
+            if version >= 2 {
+                let rangeCount = Int(try reader.readUInt32())
+                guard rangeCount <= TransactionLimits.operationsMax else { throw .invalid("\(rangeCount) range locks") }
+                for _ in 0..<rangeCount { lockRanges.append(try KeySpan.decode(from: &reader)) }
+            }
             let writeCount = Int(try reader.readUInt32())
             guard writeCount <= TransactionLimits.operationsMax else { throw .invalid("\(writeCount) writes") }
             var writes: [(key: [UInt8], value: [UInt8]?)] = []
@@ -519,13 +548,13 @@ public final class ShardStateMachine {
                 throw .invalid("a prepared transaction without its timestamp")
             }
             let preparedAt = LogIndex(try reader.readUInt64())
-            state.prepared[transaction] = Prepared(coordinator: coordinator, locks: lockKeys, writes: writes, reads: reads,
-                timestamp: timestamp, preparedAt: preparedAt)
+            state.prepared[transaction] = Prepared(coordinator: coordinator, locks: lockKeys, rangeLocks: lockRanges,
+                writes: writes, reads: reads, timestamp: timestamp, preparedAt: preparedAt)
             if !options.releaseLocksEarly {
-                guard state.locks.conflict(for: transaction, keys: lockKeys) == nil else {
+                guard state.locks.conflict(for: transaction, keys: lockKeys, ranges: lockRanges) == nil else {
                     throw .invalid("prepared transactions hold conflicting locks")
                 }
-                state.locks.acquire(for: transaction, keys: lockKeys)
+                state.locks.acquire(for: transaction, keys: lockKeys, ranges: lockRanges)
             }
         }
         let recordCount = Int(try reader.readUInt32())

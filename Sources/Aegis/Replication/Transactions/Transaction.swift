@@ -55,13 +55,27 @@ public enum TransactionOperation: Sendable, Equatable, CustomStringConvertible {
     /// The transaction aborts unless the key holds `value` (nil: absent). Compare-and-set
     /// is `expect` then `put`.
     case expect(key: [UInt8], value: [UInt8]?)
+    /// The transaction aborts unless the keys in `[start, end)` (nil: to the end of the
+    /// shard) are exactly the `count` pairs whose `RangeDigest` is `digest`: what the
+    /// client read there. It holds a shared lock on the whole range until the decision,
+    /// so no write can land in it (no phantom) before then. The range must lie within
+    /// one shard. It is how a client that computed on what it read (SQL) commits only if
+    /// what it read still holds.
+    case expectRange(start: [UInt8], end: [UInt8]?, count: Int, digest: UInt64)
 
+    /// The key the operation is routed by (a range's start).
     public var key: [UInt8] {
         switch self {
         case let .get(key), let .put(key, _), let .delete(key), let .append(key, _), let .add(key, _, _),
-             let .expect(key, _):
+             let .expect(key, _), let .expectRange(key, _, _, _):
             return key
         }
+    }
+
+    /// The range an `expectRange` covers.
+    public var range: KeySpan? {
+        guard case let .expectRange(start, end, _, _) = self else { return nil }
+        return KeySpan(start: start, end: end)
     }
 
     public var isRead: Bool {
@@ -72,7 +86,7 @@ public enum TransactionOperation: Sendable, Equatable, CustomStringConvertible {
     /// Whether it needs the key's lock exclusively.
     public var writes: Bool {
         switch self {
-        case .get, .expect: return false
+        case .get, .expect, .expectRange: return false
         case .put, .delete, .append, .add: return true
         }
     }
@@ -86,7 +100,26 @@ public enum TransactionOperation: Sendable, Equatable, CustomStringConvertible {
         case let .add(key, delta, minimum):
             return "add \(KVText.show(key)) \(delta)" + (minimum.map { " (min \($0))" } ?? "")
         case let .expect(key, value): return "expect \(KVText.show(key))=\(KVText.show(value))"
+        case let .expectRange(start, end, count, _):
+            return "expect \(count) key(s) in \(KeySpan(start: start, end: end))"
         }
+    }
+}
+
+/// The digest `expectRange` compares: of the pairs in key order, each key and value
+/// folded with its length, so different contents give different digests.
+public enum RangeDigest {
+    public static func of<Pairs: Sequence>(_ pairs: Pairs) -> (count: Int, digest: UInt64)
+    where Pairs.Element == (key: [UInt8], value: [UInt8]) {
+        var hash = StableHash64()
+        var count = 0
+        for (key, value) in pairs {
+            hash.combine(bytes: key)
+            hash.combine(bytes: value)
+            count += 1
+        }
+        hash.combine(UInt64(count))
+        return (count, hash.value)
     }
 }
 
@@ -102,6 +135,9 @@ public enum TransactionLimits {
     public static let listBytesMax = 64 * 1024
     /// Text of an abort reason on the wire.
     public static let reasonBytesMax = 512
+    /// Entries, and their bytes, one `read` answers at most (the client reads on).
+    public static let readEntriesMax = 1000
+    public static let readBytesMax = 256 * 1024
 }
 
 /// Why a transaction did not commit. Every case is final: nothing it wrote took effect.
@@ -254,6 +290,12 @@ extension TransactionOperation {
             writer.write(UInt8(6))
             writer.write(lengthPrefixed: key)
             writer.write(optionalBytes: value)
+        case let .expectRange(start, end, count, digest):
+            writer.write(UInt8(7))
+            writer.write(lengthPrefixed: start)
+            writer.write(optionalBytes: end)
+            writer.write(UInt32(count))
+            writer.write(digest)
         }
     }
 
@@ -272,6 +314,11 @@ extension TransactionOperation {
             guard hasMinimum <= 1 else { throw .invalid("bad minimum flag") }
             return .add(key: key, delta: delta, minimum: hasMinimum == 1 ? minimum : nil)
         case 6: return .expect(key: key, value: try reader.readOptionalBytes(maximumCount: TransactionLimits.valueBytesMax))
+        case 7:
+            let end = try reader.readOptionalBytes(maximumCount: TransactionLimits.keyBytesMax)
+            if let end { guard key.lexicographicallyPrecedes(end) else { throw .invalid("an empty range") } }
+            let count = Int(try reader.readUInt32())
+            return .expectRange(start: key, end: end, count: count, digest: try reader.readUInt64())
         default: throw .invalid("unknown transaction operation \(tag)")
         }
     }
