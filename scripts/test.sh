@@ -10,7 +10,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 seeds="${SWEEP_SEEDS:-1000}"
 shard_seeds="${SHARD_SWEEP_SEEDS:-300}"
-sharded() { grep -qE '^  kind: (shard-bank|list-append)' "$1"; }
+sharded() { grep -qE '^  kind: (shard-bank|list-append|shard-sql-bank)' "$1"; }
 passed=0
 failed=0
 step() {
@@ -55,7 +55,7 @@ if [ -x .build/release/aegis ]; then
       caught "$aegis" sim sweep Scenarios/storage.yaml --seeds 1..200 --mutation "$mutation" --traces-max 0
   done
   for planted in "shard-bank txn-commit-without-prepare" "list-append txn-forget-decision" \
-      "shard-bank txn-release-locks-early" "shard-bank shard-stale-route"; do
+      "shard-bank txn-release-locks-early" "shard-bank shard-stale-route" "shard-sql-bank sql-shard-unchecked-reads"; do
     set -- $planted
     step "planted bug caught: $2 in Scenarios/$1.yaml (seeds 1..200)" \
       caught "$aegis" sim sweep "Scenarios/$1.yaml" --seeds 1..200 --mutation "$2" --traces-max 0

@@ -24,6 +24,8 @@ public enum Mutation: String, Sendable, CaseIterable {
     case txnForgetDecision = "txn-forget-decision"
     case txnReleaseLocksEarly = "txn-release-locks-early"
     case shardStaleRoute = "shard-stale-route"
+    // SQL on the sharded store (Sources/Aegis/Node/ShardSQL).
+    case sqlShardUncheckedReads = "sql-shard-unchecked-reads"
 
     /// One line for `aegis sim mutations`.
     public var summary: String {
@@ -60,6 +62,8 @@ public enum Mutation: String, Sendable, CaseIterable {
             return "2pc: a participant takes no locks at prepare, so other transactions run over its keys before the decision"
         case .shardStaleRoute:
             return "sharding: a shard serves keys outside its range instead of answering stale-map, so a stale route is never retried"
+        case .sqlShardUncheckedReads:
+            return "sql on shards: a request commits its writes without re-checking what it read, so updates computed on stale reads are lost"
         }
     }
 }

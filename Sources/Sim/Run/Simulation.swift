@@ -85,7 +85,7 @@ public final class Simulation {
             workload = RegisterWorkload(scenario: scenario, mutations: mutations)
         case .storage:
             workload = StorageWorkload(scenario: scenario, seed: seed, mutations: mutations)
-        case .shardBank, .listAppend:
+        case .shardBank, .listAppend, .shardSQLBank:
             workload = ShardWorkload(scenario: scenario, mutations: mutations)
         }
         buildCluster()

@@ -64,9 +64,12 @@ public enum WorkloadKind: String, Sendable, CaseIterable {
     /// Sharded nodes: transactions of appends to and reads of whole lists, judged by an
     /// Elle-style dependency-graph checker for serializability.
     case listAppend = "list-append"
+    /// Sharded nodes speaking SQL: the `sql-bank` transfers and sums, each request run
+    /// by a client on what it reads from the shards and committed as one transaction.
+    case shardSQLBank = "shard-sql-bank"
 
     /// Whether it runs on sharded nodes (`ShardNode`).
-    public var isSharded: Bool { self == .shardBank || self == .listAppend }
+    public var isSharded: Bool { self == .shardBank || self == .listAppend || self == .shardSQLBank }
 }
 
 /// Sharding for the sharded workloads (`shards:` in a scenario).

@@ -1,6 +1,7 @@
 import Aegis
 
-/// The sharded workloads (`shard-bank`, `list-append`) on `ShardNode`s, and their judges:
+/// The sharded workloads (`shard-bank`, `list-append`, `shard-sql-bank`) on `ShardNode`s,
+/// and their judges:
 ///
 /// - raft-safety (online, after every step): `RaftSafetyChecker`, one per group;
 /// - atomicity (online and at the end): no participant was told to commit a
@@ -8,7 +9,10 @@ import Aegis
 ///   undecided anywhere, and every group has a leader;
 /// - conservation (bank): every read of all the balances that committed sums to zero
 ///   (the balances start at zero), and so do the final balances, none below the credit
-///   limit; the final ranges of the shards cover the key space once;
+///   limit; the final ranges of the shards cover the key space once; (SQL bank) every
+///   sum a client read is the bank's total over every account, and the final table,
+///   read with the SQL engine from the union of the shards' final data, holds that
+///   total over every account, none below zero;
 /// - serializability (list-append): the history, by `ListAppendChecker` (G0, G1a, G1b,
 ///   G1c, G-single, G2, with the cycle), and commit timestamps agree with every
 ///   dependency it found;
@@ -36,6 +40,8 @@ final class ShardWorkload: SimWorkload {
     }
 
     var isBank: Bool { scenario.workload.kind == .shardBank }
+    var isSQLBank: Bool { scenario.workload.kind == .shardSQLBank }
+    var sqlBank: RegisterClient.BankOptions { RegisterClient.BankOptions(accounts: max(2, scenario.workload.keys)) }
 
     // MARK: processes
 
@@ -74,6 +80,15 @@ final class ShardWorkload: SimWorkload {
                 livenessStartNanoseconds: scenario.durationNanoseconds))
         }
         let share = spec.operations / spec.clients + (number <= spec.operations % spec.clients ? 1 : 0)
+        if isSQLBank {
+            return ShardSQLClient(environment: environment, configuration: .init(
+                clientNumber: UInt32(number), servers: servers, operations: share, bank: sqlBank, readShare: spec.readShare,
+                requestTimeoutNanoseconds: spec.requestTimeoutNanoseconds,
+                operationTimeoutNanoseconds: spec.operationTimeoutNanoseconds,
+                thinkTimeNanoseconds: UInt64(spec.thinkTimeNanoseconds.lower)...UInt64(spec.thinkTimeNanoseconds.upper),
+                livenessStartNanoseconds: scenario.durationNanoseconds,
+                retryBackoffNanoseconds: scenario.raft.tickNanoseconds * UInt64(scenario.raft.heartbeatTicks), mutations: mutations))
+        }
         let kind: ShardClient.Kind = isBank
             ? .bank(accounts: max(2, spec.keys), creditLimit: ShardWorkload.creditLimit, transferMax: 60)
             : .listAppend(keys: spec.keys, operationsMax: scenario.shards.transactionOperationsMax)
@@ -107,6 +122,10 @@ final class ShardWorkload: SimWorkload {
 
     private func clients(_ simulation: Simulation) -> [ShardClient] {
         simulation.clientHosts.compactMap { $0.process as? ShardClient }
+    }
+
+    private func sqlClients(_ simulation: Simulation) -> [ShardSQLClient] {
+        simulation.clientHosts.compactMap { $0.process as? ShardSQLClient }
     }
 
     private func runningNodes(_ simulation: Simulation) -> [(SimHost, ShardNode)] {
@@ -188,6 +207,10 @@ final class ShardWorkload: SimWorkload {
     /// Why the cluster has not settled: a transaction in doubt, a group without a
     /// leader, replicas apart, or clients still running. Nil once settled.
     private func unsettled(_ simulation: Simulation) -> String? {
+        let sqlUnfinished = sqlClients(simulation).filter { !$0.isFinished }
+        if let first = sqlUnfinished.first {
+            return "\(sqlUnfinished.count) SQL client(s) still had requests running (client \(first.clientID) completed \(first.completed))"
+        }
         let unfinished = clients(simulation).filter { !$0.isFinished }
         if let first = unfinished.first {
             let running = first.current.map { " (client \(first.clientID) runs sequence \($0.sequence): \($0.operations.map(\.description).joined(separator: ", ")))" } ?? ""
@@ -267,7 +290,10 @@ final class ShardWorkload: SimWorkload {
         if scenario.checks.contains(.conservation), isBank, let problem = bankProblem(simulation, completed: completed) {
             violations.append(Violation(kind: .safety, check: .conservation, message: problem))
         }
-        if scenario.checks.contains(.serializability), !isBank {
+        if scenario.checks.contains(.conservation), isSQLBank, let problem = sqlBankProblem(simulation, completed: completed) {
+            violations.append(Violation(kind: .safety, check: .conservation, message: problem))
+        }
+        if scenario.checks.contains(.serializability), scenario.workload.kind == .listAppend {
             violations += serializabilityViolations()
             if completed, let problem = finalListProblem(simulation) {
                 violations.append(Violation(kind: .safety, check: .serializability, message: problem))
@@ -338,6 +364,32 @@ final class ShardWorkload: SimWorkload {
             }
         }
         return total == 0 ? nil : "the final balances sum to \(total); transfers conserve 0"
+    }
+
+    /// Every committed sum a client read, and the final table (the union of the shards'
+    /// final data, read with the SQL engine), hold the bank's total over every account.
+    private func sqlBankProblem(_ simulation: Simulation, completed: Bool) -> String? {
+        for client in sqlClients(simulation) {
+            if let wrong = client.figures.wrongSums.first { return "\(wrong); the bank holds \(sqlBank.total) over \(sqlBank.accounts) accounts" }
+        }
+        guard completed else { return nil }
+        let backend = MemoryBackend()
+        var writes: [KeyWrite] = []
+        for machine in finalShards(simulation) {
+            for (key, version) in machine.scan(from: [], to: nil, limit: Int.max) { writes.append(KeyWrite(key: key, value: version.value)) }
+        }
+        guard !writes.isEmpty else { return "no shard holds the accounts table at the end" }
+        do { try backend.apply(writes, at: 1) } catch { return "the final shard data does not load: \(error)" }
+        let session = SQLDatabase(store: MVCCStore(backend: backend)).session()
+        let (results, error) = session.executeAll(RegisterClient.BankOptions.sumSQL + "; SELECT count(*) FROM accounts WHERE balance < 0")
+        if let error { return "the final table cannot be read: \(error)" }
+        guard results.count == 2 else { return "the final table answered \(results.count) results" }
+        let expected: [SQLValue] = [.integer(sqlBank.total), .integer(Int64(sqlBank.accounts))]
+        if results[0].rows.first != expected {
+            return "the final accounts hold sum and count \(results[0].rows.first ?? []), not \(expected)"
+        }
+        if results[1].rows.first != [.integer(0)] { return "\(results[1].rows.first ?? []) account(s) end below zero" }
+        return nil
     }
 
     /// The history as the list-append checker takes it: appends and reads, each
@@ -472,6 +524,12 @@ final class ShardWorkload: SimWorkload {
         }
         if let report = serializabilityReport {
             parts.append("edges ww=\(report.wwEdges) wr=\(report.wrEdges) rw=\(report.rwEdges)")
+        }
+        let sql = sqlClients(simulation).map(\.figures)
+        if !sql.isEmpty {
+            let sum = { (field: KeyPath<ShardSQLClient.Figures, Int>) in sql.map { $0[keyPath: field] }.reduce(0, +) }
+            parts[0] = "transfers=\(sum(\.transfersCommitted)) refused=\(sum(\.transfersRefused)) sums=\(sum(\.sumsRead)) "
+                + "failed=\(sum(\.failed)) unknown=\(sum(\.unknown)) sql-runs=\(sum(\.runs)) reads=\(sum(\.reads)) commits=\(sum(\.commits))"
         }
         if let operatorClient = simulation.clientHosts.lazy.compactMap({ $0.process as? ShardOperatorClient }).first {
             parts.append("operator-orders=\(operatorClient.ordersAccepted)")

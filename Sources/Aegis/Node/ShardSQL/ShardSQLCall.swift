@@ -51,13 +51,17 @@ public final class ShardSQLCall {
     public private(set) var readsDone = 0
     private var backoffNanoseconds: UInt64 = 1_000_000
     private var entropy: any Entropy
+    /// Planted bug `sql-shard-unchecked-reads`: commits carry no `expectRange`.
+    private let uncheckedReads: Bool
 
     /// `map` is the gateway's map when the caller has it (else it is fetched first).
-    public init(text: String, parameters: [SQLValue], map: ShardMap? = nil, entropy: any Entropy) {
+    public init(text: String, parameters: [SQLValue], map: ShardMap? = nil, entropy: any Entropy,
+                mutations: MutationSet = .none) {
         self.text = text
         self.parameters = parameters
         self.map = map
         self.entropy = entropy
+        uncheckedReads = mutations.contains(.sqlShardUncheckedReads)
     }
 
     /// What to do now. Call it again after answering the previous action with `handle`.
@@ -143,7 +147,10 @@ public final class ShardSQLCall {
         result = run.outcome
         if run.observed.isEmpty && run.writes.isEmpty { return .finished(run.outcome) }
         switch run.operations(map: map, cache: cache) {
-        case let .success(operations): return .commit(operations)
+        case let .success(operations):
+            let committed = uncheckedReads ? operations.filter { $0.range == nil } : operations
+            if committed.isEmpty { return .finished(run.outcome) }
+            return .commit(committed)
         case let .failure(problem): return .finished(ShardSQLOutcome(results: [], error: problem.message))
         }
     }
