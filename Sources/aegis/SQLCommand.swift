@@ -146,10 +146,12 @@ final class RemoteRunner: SQLRunner {
 
     func execute(_ sql: String, parameters: [SQLValue]) async throws -> ([QueryResult], String?) {
         // One request per statement, so each result is printed (the API answers with
-        // the last statement's result only).
+        // the last statement's result only) — except a transaction, BEGIN through
+        // COMMIT or ROLLBACK, which must travel as one request (a request that leaves
+        // its transaction open is rolled back).
         var results: [QueryResult] = []
         let statements: [String]
-        do { statements = try Parser.statementTexts(sql) } catch { return ([], error.rendered(in: sql)) }
+        do { statements = try RemoteRunner.requests(Parser.statementTexts(sql)) } catch { return ([], error.rendered(in: sql)) }
         for statement in statements {
             do {
                 let answer = try await client.query(statement, parametersJSON: parameters.map(\.jsonText))
@@ -160,6 +162,32 @@ final class RemoteRunner: SQLRunner {
             }
         }
         return (results, nil)
+    }
+
+    /// The statements grouped into requests: each alone, or BEGIN through the COMMIT or
+    /// ROLLBACK that ends it together (an unended one runs to the end of the text).
+    static func requests(_ statements: [String]) throws(SQLError) -> [String] {
+        var requests: [String] = []
+        var open: [String]?
+        for text in statements {
+            let statement = try Parser.parseOne(text)
+            if var group = open {
+                group.append(text)
+                switch statement {
+                case .commit, .rollback:
+                    requests.append(group.joined(separator: "; "))
+                    open = nil
+                default:
+                    open = group
+                }
+            } else if case .begin = statement {
+                open = [text]
+            } else {
+                requests.append(text)
+            }
+        }
+        if let group = open { requests.append(group.joined(separator: "; ")) }
+        return requests
     }
 
     /// A JSON value of an answer as a SQL value (numbers with a fraction or exponent as REAL).

@@ -63,6 +63,29 @@ struct ShardedClusterTests {
         let after = try await txn([["op": "get", "key": payer], ["op": "get", "key": payee]])
         #expect((after.json["reads"] as? [[String: Any]])?.compactMap { $0["value"] as? Int } == [70, 30], "a refused transaction wrote nothing")
 
+        // SQL on the sharded store: any node runs it, the CLI's transaction travels whole,
+        // a refused transfer writes nothing, and every node answers the same.
+        let created = try AegisProcess.run(["sql", "--endpoint", cluster.nodes[0].endpoint,
+            "CREATE TABLE accounts (id INTEGER PRIMARY KEY, balance INTEGER NOT NULL CHECK (balance >= 0)); "
+                + "INSERT INTO accounts VALUES (1, 100), (2, 100), (3, 100)"])
+        #expect(created.status == 0, "\(created.output)")
+        let transfer = try AegisProcess.run(["sql", "--endpoint", cluster.nodes[1].endpoint,
+            "BEGIN; UPDATE accounts SET balance = balance + 30 WHERE id = 2; UPDATE accounts SET balance = balance - 30 WHERE id = 1; COMMIT"])
+        #expect(transfer.status == 0, "\(transfer.output)")
+        let refusedTransfer = try AegisProcess.run(["sql", "--endpoint", cluster.nodes[2].endpoint,
+            "BEGIN; UPDATE accounts SET balance = balance + 500 WHERE id = 3; UPDATE accounts SET balance = balance - 500 WHERE id = 1; COMMIT"])
+        #expect(refusedTransfer.status == 1 && refusedTransfer.output.contains("CHECK"), "\(refusedTransfer.output)")
+        var answers: [String] = []
+        for node in cluster.nodes {
+            let answer = try await cluster.request("POST", node.endpoint + "/api/v1/query",
+                body: Data(#"{"sql":"SELECT id, balance FROM accounts ORDER BY id"}"#.utf8))
+            #expect(answer.status == 200, "\(answer.text)")
+            answers.append(((answer.json["data"] as? [String: Any])?["rows"] as? [[Int]])?.description ?? answer.text)
+        }
+        #expect(answers == Array(repeating: "[[1, 70], [2, 130], [3, 100]]", count: 3), "\(answers)")
+        let table = try await cluster.request("GET", cluster.nodes[2].endpoint + "/api/v1/tables/accounts")
+        #expect((table.json["table"] as? [String: Any])?["row_count"] as? Int == 3, "\(table.text)")
+
         let tally = BatchTally()
         let writing = Task {
             await withTaskGroup(of: Void.self) { group in
@@ -133,16 +156,33 @@ struct ShardedClusterTests {
 
     /// Waits until each node's shard listing names every data shard with a leader.
     private func waitForShardLeaders(_ cluster: LiveCluster, nodes: [Int]) async throws {
-        try await LiveCluster.wait(seconds: 30, "every node to see a leader for each of the \(ShardedClusterTests.dataShards) data shards") {
-            for id in nodes {
-                guard let answer = try? await cluster.request("GET", cluster.nodes[id - 1].endpoint + "/api/v1/cluster/shards", timeoutSeconds: 2),
-                      let shards = answer.json["shards"] as? [[String: Any]] else { return false }
-                let data = shards.filter { $0["role"] as? String == "data" }
-                guard data.count == ShardedClusterTests.dataShards, data.allSatisfy({ $0["leader_id"] is Int }) else { return false }
+        let lastSeen = LastSeen()
+        do {
+            try await LiveCluster.wait(seconds: 30, "every node to see a leader for each of the \(ShardedClusterTests.dataShards) data shards") {
+                for id in nodes {
+                    guard let answer = try? await cluster.request("GET", cluster.nodes[id - 1].endpoint + "/api/v1/cluster/shards", timeoutSeconds: 2),
+                          let shards = answer.json["shards"] as? [[String: Any]] else {
+                        await lastSeen.note("node \(id) did not answer")
+                        return false
+                    }
+                    let data = shards.filter { $0["role"] as? String == "data" }
+                    guard data.count == ShardedClusterTests.dataShards, data.allSatisfy({ $0["leader_id"] is Int }) else {
+                        await lastSeen.note("node \(id) sees \(answer.text)")
+                        return false
+                    }
+                }
+                return true
             }
-            return true
+        } catch {
+            Issue.record("last seen: \(await lastSeen.text)")
+            throw error
         }
     }
+}
+
+actor LastSeen {
+    private(set) var text = "nothing"
+    func note(_ seen: String) { text = seen }
 }
 
 /// What the batch writers and readers saw.

@@ -33,7 +33,9 @@ public final class ShardHost: @unchecked Sendable {
     private let logger: Logger
     private let timers: LoopTimers
     private let entropy = SystemEntropy()
-    private var node: ShardNode!
+    /// Set once `start` recovered it; until then (the peer transport is already up)
+    /// messages for it are dropped — every protocol of the node allows for loss.
+    private var node: ShardNode?
     private var stoppedReason: String?
     /// Called once, on the loop, when the node stops for good (its disk failed).
     public var onFatal: @Sendable (String) -> Void = { _ in }
@@ -111,8 +113,9 @@ public final class ShardHost: @unchecked Sendable {
             timers.fire = { [unowned self] timer in drive(.timer(timer)) }
             let environment = NodeEnvironment(node: nodeID, clock: SystemClock(), timers: timers, disk: disk,
                 network: HostNetwork(host: self), entropy: entropy)
-            node = ShardNode(environment: environment, configuration: configuration)
+            let node = ShardNode(environment: environment, configuration: configuration)
             try node.start()
+            self.node = node
             if let report = node.recoveryReport {
                 logger.info("node \(nodeID.rawValue) recovered \(node.hostedShards.count) shard replica(s) from disk: \(report)")
             }
@@ -150,6 +153,7 @@ public final class ShardHost: @unchecked Sendable {
         guard stoppedReason == nil, !inbox.isEmpty else { return }
         let events = inbox
         inbox.removeAll(keepingCapacity: true)
+        guard let node else { return }
         do {
             try node.handle(batch: events)
         } catch {
@@ -253,6 +257,58 @@ public final class ShardHost: @unchecked Sendable {
         }
     }
 
+    /// Runs a SQL request on the sharded store (`ShardSQLCall`): reads from the shards'
+    /// leaders, runs the statements here on what was read, and commits what they read
+    /// and wrote as one transaction, again and again until it holds or `timeout` passes.
+    public func sql(_ text: String, parameters: [SQLValue], timeout: TimeAmount) async throws -> ShardSQLOutcome {
+        let deadline = NIODeadline.now() + timeout
+        let call = ShardSQLCall(text: text, parameters: parameters, map: try await loop.submit { [self] in node?.shardMap }.get(),
+            entropy: SystemEntropy())
+        var committing = false
+        while true {
+            let remaining = deadline - NIODeadline.now()
+            guard remaining > .zero else {
+                throw committing
+                    ? EngineCallError.outcomeUnknown("the SQL request's commit was not confirmed in time; it may or may not have taken effect")
+                    : EngineCallError.timeout("the SQL request did not finish in time (\(call.runs) runs, \(call.readsDone) reads, \(call.commits) commits); try again")
+            }
+            switch call.next() {
+            case let .read(start, end):
+                let outcome = try await self.call(.read(start: start, end: end, limit: ShardSQLCall.readLimit), timeout: remaining).get()
+                guard case let .read(entries, coveredEnd) = outcome else { throw ShardHost.unexpected(outcome) }
+                call.handle(.read(entries, coveredEnd: coveredEnd))
+            case .fetchMap:
+                let outcome = try await self.call(.map, timeout: remaining).get()
+                guard case let .map(map) = outcome else { throw ShardHost.unexpected(outcome) }
+                call.handle(.map(map))
+            case let .commit(operations):
+                committing = true
+                let outcome = try await self.call(.transaction(operations), timeout: remaining).get()
+                committing = false
+                switch outcome {
+                case .transaction(.committed): call.handle(.committed)
+                case let .transaction(.aborted(reason)): call.handle(.aborted(reason))
+                default: throw ShardHost.unexpected(outcome)
+                }
+            case let .pause(nanoseconds):
+                try await Task.sleep(nanoseconds: nanoseconds)
+            case let .finished(outcome):
+                return outcome
+            }
+        }
+    }
+
+    /// The SQL catalog as the leader of its shard holds it (an operator's view, not a
+    /// transaction).
+    public func sqlCatalog(timeout: TimeAmount) async throws -> Catalog {
+        let span = ShardSQLCall.catalogSpan
+        let outcome = try await call(.read(start: span.start, end: span.end, limit: 1), timeout: timeout).get()
+        guard case let .read(entries, _) = outcome else { throw ShardHost.unexpected(outcome) }
+        do { return try ShardSQLCall.catalog(fromRead: entries) } catch {
+            throw EngineCallError.badRequest("the stored SQL catalog does not decode (\(error)); the data is damaged")
+        }
+    }
+
     static func unexpected(_ outcome: ShardClientOutcome) -> EngineCallError {
         switch outcome {
         case let .refused(reason): return .badRequest(reason)
@@ -324,6 +380,7 @@ public final class ShardHost: @unchecked Sendable {
     /// as far as it knows (not linearizable; for operators).
     public func status() -> EventLoopFuture<ShardStatus> {
         loop.submit { [self] in
+            guard let node else { throw EngineCallError.timeout("node \(nodeID.rawValue)'s sharded store is still starting; try again") }
             let map = node.shardMap
             let shards = map.allShards.map { descriptor in
                 let machine = node.dataMachine(of: descriptor.id)

@@ -4,9 +4,11 @@ import Hummingbird
 import NIOConcurrencyHelpers
 import NIOCore
 
-/// The SQL API: `POST /api/v1/query`, prepared statements, and the tables. Statements
-/// that only read (SELECT, EXPLAIN) are served by the leader after confirming it still
-/// leads; anything else goes through the Raft log, and every replica runs it.
+/// The SQL API: `POST /api/v1/query`, prepared statements, and the tables. On the
+/// single Raft group, statements that only read (SELECT, EXPLAIN) are served by the
+/// leader after confirming it still leads; anything else goes through the Raft log, and
+/// every replica runs it. On the sharded store (`--shards`), this node runs the request
+/// on what it reads from the shards and commits it as one transaction (`ShardSQLCall`).
 struct SQLRoutes: Sendable {
     let host: EngineHost
     let configuration: ServerConfiguration
@@ -46,19 +48,18 @@ struct SQLRoutes: Sendable {
             return JSONResponse.make(["success": true, "statement_id": id])
         }
         router.get("/api/v1/tables") { _, _ in
-            let catalog = try await host.localCatalog().get()
+            let catalog = try await catalog()
             return JSONResponse.make(["success": true, "tables": catalog.tables.map { SQLRoutes.describe($0, catalog) }])
         }
         router.get("/api/v1/tables/{name}") { _, context in
             let name = context.parameters.get("name") ?? ""
-            let catalog = try await host.localCatalog().get()
+            let catalog = try await catalog()
             guard let table = catalog.table(name) ?? catalog.table(name.lowercased()) else {
                 throw APIError(status: .notFound, code: "not_found", message: "there is no table \(name)")
             }
             var description = SQLRoutes.describe(table, catalog)
-            let counted = try await host.call(.sql(text: "SELECT count(*) FROM " + SQLPrinter.quoteName(table.name), parameters: [], readOnly: true),
-                                              timeout: timeout).get()
-            if case let .sql(results, nil) = counted, case let .integer(rows)? = results.last?.rows.first?.first {
+            let counted = try await execute("SELECT count(*) FROM " + SQLPrinter.quoteName(table.name), [], readOnly: true, identity: nil)
+            if counted.error == nil, case let .integer(rows)? = counted.results.last?.rows.first?.first {
                 description["row_count"] = Int(rows)
             }
             return JSONResponse.make(["success": true, "table": description])
@@ -75,16 +76,30 @@ struct SQLRoutes: Sendable {
             throw APIError(status: .contentTooLarge, code: "sql_too_large",
                            message: "the parameters take more than \(KVLimits.sqlTextBytesMax) bytes; send large values in smaller pieces")
         }
-        let readOnly = statements.allSatisfy(\.isReadOnly)
+        let outcome = try await execute(sql, parameters, readOnly: statements.allSatisfy(\.isReadOnly), identity: identity)
+        if let error = outcome.error { throw SQLRoutes.apiError(error) }
+        let elapsed = Double(DispatchTime.now().uptimeNanoseconds - started) / 1_000_000
+        let data = outcome.results.last ?? QueryResult()
+        return JSONResponse.text("{\"success\":true,\"data\":" + data.jsonText + ",\"execution_time_ms\":" + String(format: "%.3f", elapsed) + "}")
+    }
+
+    /// Runs a request on the sharded store when this node has one, else through the Raft log.
+    private func execute(_ sql: String, _ parameters: [SQLValue], readOnly: Bool,
+                         identity: (clientID: UInt64, sequence: UInt64)?) async throws -> ShardSQLOutcome {
+        if let shards = host.shardHost {
+            return try await shards.sql(sql, parameters: parameters, timeout: timeout)
+        }
         let result = try await host.call(.sql(text: sql, parameters: parameters, readOnly: readOnly),
                                          identity: readOnly ? nil : identity, timeout: timeout).get()
         guard case let .sql(results, error) = result else {
             throw APIError(status: .internalServerError, code: "internal", message: "the cluster answered a query with \(result); please report it")
         }
-        if let error { throw SQLRoutes.apiError(error) }
-        let elapsed = Double(DispatchTime.now().uptimeNanoseconds - started) / 1_000_000
-        let data = results.last ?? QueryResult()
-        return JSONResponse.text("{\"success\":true,\"data\":" + data.jsonText + ",\"execution_time_ms\":" + String(format: "%.3f", elapsed) + "}")
+        return ShardSQLOutcome(results: results, error: error)
+    }
+
+    private func catalog() async throws -> Catalog {
+        if let shards = host.shardHost { return try await shards.sqlCatalog(timeout: timeout) }
+        return try await host.localCatalog().get()
     }
 
     /// SQL errors are the caller's (4xx), with a code naming the kind; a lost conflict is 409.

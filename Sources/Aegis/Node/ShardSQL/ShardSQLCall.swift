@@ -156,6 +156,17 @@ public final class ShardSQLCall {
     }
 }
 
+extension ShardSQLCall {
+    /// Where the SQL catalog lives in the key space (read it with `read`).
+    public static var catalogSpan: KeySpan { KeySpans.single(RowLayout.catalogKey) }
+
+    /// The catalog from a read of `catalogSpan` (empty when no table was ever made).
+    public static func catalog(fromRead entries: [ScannedEntry]) throws(DecodeError) -> Catalog {
+        guard let stored = entries.first(where: { $0.key == RowLayout.catalogKey }) else { return Catalog() }
+        return try Catalog.decode(stored.value)
+    }
+}
+
 /// What a SQL request answers: each statement's result up to the first error, and the
 /// error (rendered with its line and caret), if any.
 public struct ShardSQLOutcome: Equatable, Sendable {
