@@ -154,6 +154,12 @@ public final class AegisClient: @unchecked Sendable {
         return try await send(.GET, "/api/v1/cluster/shards")
     }
 
+    /// Drains a node of the sharded store (`draining: false` takes it back): its shard
+    /// replicas move to other nodes in the background; `clusterShards` shows the progress.
+    public func decommission(node: UInt32, draining: Bool = true) async throws(ClientError) -> [String: Any] {
+        try await send(.POST, "/api/v1/cluster/nodes/\(node)/" + (draining ? "decommission" : "recommission"))
+    }
+
     public func addMember(id: UInt32, peerAddress: String) async throws(ClientError) -> [String: Any] {
         try await send(.POST, "/api/v1/cluster/members", body: ["id": Int(id), "address": peerAddress])
     }

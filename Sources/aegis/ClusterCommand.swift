@@ -9,7 +9,42 @@ import Glibc
 struct ClusterCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cluster", abstract: "Manage membership, or start a local cluster to try Aegis out.",
-        subcommands: [ClusterMembers.self, ClusterLocal.self])
+        subcommands: [ClusterMembers.self, ClusterDecommission.self, ClusterRecommission.self, ClusterLocal.self])
+}
+
+/// `aegis cluster decommission N`: a sharded cluster moves node N's replicas away.
+struct ClusterDecommission: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "decommission", abstract: "On a sharded cluster, move every shard replica off a node (before retiring it).",
+        discussion: "The placement driver adds a replica elsewhere, then removes the node's, shard by shard; `aegis status` shows when the node holds none.")
+    @Argument(help: "The node's id.") var id: UInt32
+    @OptionGroup var options: ClientOptions
+
+    func run() async throws {
+        guard id >= 1 else { throw CLIFailure.badInput("the node id must be at least 1") }
+        let answer = try await options.withClient { client in try await client.decommission(node: id) }
+        switch options.format {
+        case .json: Output.json(answer)
+        case .table: print("node \(id) is draining: its replicas move to the other nodes (watch aegis status)")
+        }
+    }
+}
+
+/// `aegis cluster recommission N`: node N takes replicas again.
+struct ClusterRecommission: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "recommission", abstract: "On a sharded cluster, let a decommissioned node take shard replicas again.")
+    @Argument(help: "The node's id.") var id: UInt32
+    @OptionGroup var options: ClientOptions
+
+    func run() async throws {
+        guard id >= 1 else { throw CLIFailure.badInput("the node id must be at least 1") }
+        let answer = try await options.withClient { client in try await client.decommission(node: id, draining: false) }
+        switch options.format {
+        case .json: Output.json(answer)
+        case .table: print("node \(id) takes replicas again")
+        }
+    }
 }
 
 struct ClusterMembers: AsyncParsableCommand {

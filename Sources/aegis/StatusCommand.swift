@@ -37,6 +37,9 @@ struct StatusCommand: AsyncParsableCommand {
             if let shards, let list = shards["shards"] as? [[String: Any]] {
                 print("")
                 print("shard map version \(Output.text(shards["map_version"])) (as node \(Output.text(shards["node_id"])) sees it)")
+                if let draining = shards["decommissioning"] as? [Int], !draining.isEmpty {
+                    print("decommissioning: " + draining.map(String.init).joined(separator: ", "))
+                }
                 Output.table(["SHARD", "ROLE", "RANGE", "REPLICAS", "LEARNERS", "LEADER"], list.map { shard in
                     [Output.text(shard["id"]), Output.text(shard["role"]), StatusCommand.rangeText(shard["range"]),
                      Output.text(shard["replicas"]), Output.text(shard["learners"]), Output.text(shard["leader_id"])]

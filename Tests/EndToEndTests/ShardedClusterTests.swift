@@ -154,6 +154,49 @@ struct ShardedClusterTests {
         #expect(cluster.logs().contains("holds a sharded store; start this node with the --shards it was created with"))
     }
 
+    /// Four nodes, four data shards of three replicas: `aegis cluster decommission 4`
+    /// moves every replica off node 4 (the map lists it nowhere, and node 4 hosts none),
+    /// while the data stays readable; `recommission` takes it back. Nodes 1–3 hold all
+    /// data at the end.
+    @Test(.timeLimit(.minutes(2)))
+    func decommissioningANodeMovesItsReplicasAway() async throws {
+        let cluster = try LiveCluster(size: 4)
+        cluster.serverArguments = ["--shards", "4"]
+        defer { cluster.stopAll() }
+        try cluster.startAll()
+        let endpoint = cluster.nodes[0].endpoint
+        try await LiveCluster.wait(seconds: 30, "a leader for every shard") {
+            guard let answer = try? await cluster.request("GET", endpoint + "/api/v1/cluster/shards", timeoutSeconds: 2),
+                  let shards = answer.json["shards"] as? [[String: Any]] else { return false }
+            return shards.count == 5 && shards.allSatisfy { $0["leader_id"] is Int }
+        }
+        let keys = ["0a", "Ba", "La", "qa"]
+        let body = try JSONSerialization.data(withJSONObject: ["entries": keys.map { ["key": $0, "value": $0] }])
+        #expect(try await cluster.request("POST", endpoint + "/api/v1/kv/batch/set", body: body).status == 200)
+
+        let order = try AegisProcess.run(["cluster", "decommission", "4", "--endpoint", cluster.nodes[1].endpoint])
+        #expect(order.status == 0, "\(order.output)")
+        try await LiveCluster.wait(seconds: 60, "node 4 to hold no replica") {
+            guard let answer = try? await cluster.request("GET", endpoint + "/api/v1/cluster/shards", timeoutSeconds: 2),
+                  let shards = answer.json["shards"] as? [[String: Any]],
+                  (answer.json["decommissioning"] as? [Int]) == [4],
+                  let onFour = try? await cluster.request("GET", cluster.nodes[3].endpoint + "/api/v1/cluster/shards", timeoutSeconds: 2),
+                  let hostedOnFour = onFour.json["shards"] as? [[String: Any]] else { return false }
+            let listed = shards.contains { (($0["replicas"] as? [Int]) ?? []).contains(4) || (($0["learners"] as? [Int]) ?? []).contains(4) }
+            let hosted = hostedOnFour.contains { $0["hosted_here"] as? Bool == true }
+            return !listed && !hosted
+        }
+        let status = try AegisProcess.run(["status", "--endpoint", endpoint])
+        #expect(status.output.contains("decommissioning: 4"), "\(status.output)")
+        let read = try await cluster.request("POST", cluster.nodes[2].endpoint + "/api/v1/kv/batch/get",
+            body: try JSONSerialization.data(withJSONObject: ["keys": keys]))
+        #expect((read.json["entries"] as? [[String: Any]])?.count == keys.count, "\(read.text)")
+        let back = try AegisProcess.run(["cluster", "recommission", "4", "--endpoint", endpoint])
+        #expect(back.status == 0, "\(back.output)")
+        let unsharded = try AegisProcess.run(["cluster", "decommission", "0", "--endpoint", endpoint])
+        #expect(unsharded.status == 2, "\(unsharded.output)")
+    }
+
     /// Waits until each node's shard listing names every data shard with a leader.
     private func waitForShardLeaders(_ cluster: LiveCluster, nodes: [Int]) async throws {
         let lastSeen = LastSeen()

@@ -140,6 +140,22 @@ paths:
       responses:
         "200": {description: Shards, content: {application/json: {schema: {$ref: "#/components/schemas/ShardMap"}}}}
         "404": {$ref: "#/components/responses/Error"}
+  /api/v1/cluster/nodes/{id}/decommission:
+    post:
+      summary: On a sharded cluster, drain a node - the placement driver moves every shard replica off it (watch /api/v1/cluster/shards); 404 not_sharded otherwise.
+      parameters: [{name: id, in: path, required: true, schema: {type: integer}}]
+      responses:
+        "200": {description: Accepted; the moves happen in the background, content: {application/json: {schema: {type: object, properties: {success: {type: boolean}, node_id: {type: integer}, draining: {type: boolean}, message: {type: string}}}}}}
+        "400": {$ref: "#/components/responses/Error"}
+        "404": {$ref: "#/components/responses/Error"}
+  /api/v1/cluster/nodes/{id}/recommission:
+    post:
+      summary: On a sharded cluster, let a decommissioned node take shard replicas again.
+      parameters: [{name: id, in: path, required: true, schema: {type: integer}}]
+      responses:
+        "200": {description: Accepted, content: {application/json: {schema: {type: object, properties: {success: {type: boolean}, node_id: {type: integer}, draining: {type: boolean}, message: {type: string}}}}}}
+        "400": {$ref: "#/components/responses/Error"}
+        "404": {$ref: "#/components/responses/Error"}
   /api/v1/cluster/members:
     post:
       summary: Add a node (started with --join) as a learner and promote it to voter, through Raft.

@@ -44,6 +44,12 @@ struct RESTRoutes: Sendable {
         router.get("/api/v1/cluster/info") { _, _ in try await clusterInfo() }
         router.get("/api/v1/cluster/peers") { _, _ in try await clusterPeers() }
         router.get("/api/v1/cluster/shards") { _, _ in try await clusterShards() }
+        router.post("/api/v1/cluster/nodes/{id}/decommission") { _, context in
+            try await decommission(context.parameters.get("id") ?? "", draining: true)
+        }
+        router.post("/api/v1/cluster/nodes/{id}/recommission") { _, context in
+            try await decommission(context.parameters.get("id") ?? "", draining: false)
+        }
         router.post("/api/v1/cluster/members") { request, _ in try await addMember(request) }
         router.delete("/api/v1/cluster/members/{id}") { _, context in try await removeMember(context.parameters.get("id") ?? "") }
         router.get("/api/v1/metrics") { _, _ in try await metricsJSON() }
@@ -369,6 +375,22 @@ struct RESTRoutes: Sendable {
         ]
         body["stopped_reason"] = status.stoppedReason.map { $0 as Any } ?? NSNull()
         return JSONResponse.make(body)
+    }
+
+    /// Marks a node of the sharded store draining (its replicas move to the other nodes,
+    /// and none is placed on it), or no longer; the placement driver does the moving.
+    private func decommission(_ idText: String, draining: Bool) async throws -> Response {
+        guard let shards = host.shardHost else {
+            throw APIError(status: .notFound, code: "not_sharded",
+                message: "decommissioning moves shard replicas; this node runs the unsharded store (use DELETE /api/v1/cluster/members/{id})")
+        }
+        guard let raw = UInt32(idText), raw >= 1 else { throw APIError.badRequest("the node id must be a whole number from 1", code: "invalid_id") }
+        let outcome = try await shards.call(.decommission(NodeID(raw), draining: draining), timeout: timeout).get()
+        switch outcome {
+        case let .accepted(text): return JSONResponse.make(["success": true, "node_id": Int(raw), "draining": draining, "message": text])
+        case let .refused(text): throw APIError.badRequest(text, code: "refused")
+        default: throw ShardHost.unexpected(outcome)
+        }
     }
 
     /// `{id, address}`: adds a node (already started with `--join`) as a learner, then

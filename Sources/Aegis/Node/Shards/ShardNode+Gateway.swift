@@ -42,12 +42,14 @@ extension ShardNode {
             respond(to: client, request, scanLocally(start: start, end: end, limit: limit))
         case let .read(start, end, limit):
             startRead(request, start: start, end: end, limit: limit, from: client)
-        case let .split(shard, key):
-            respond(to: client, request, placementRequest(.split(shard: shard, key: key)))
-        case let .move(shard, from, to):
-            respond(to: client, request, placementRequest(.move(shard: shard, from: from, to: to)))
-        case let .decommission(target, draining):
-            respond(to: client, request, placementRequest(.decommission(target, draining: draining)))
+        case .split, .move, .decommission:
+            // An order this node's own server takes goes on to the meta leader, whose
+            // answer comes back here (to the server); others are told who leads.
+            if client == node, !leadsMeta, let leader = leaderGuess(.meta), leader != node {
+                network.send(to: leader, bytes: request.encoded)
+                return
+            }
+            respond(to: client, request, placementRequest(request.operation))
         }
     }
 
