@@ -754,8 +754,15 @@ public final class ShardNode: NodeProcess {
         case let .orderDone(request, shard, refused):
             receiveOrderDone(request: request, shard: shard, refused: refused, from: sender)
         case let .mapRequest(request):
-            sendShard(.mapReply(request: request, map), to: sender)
-        case let .mapReply(_, newer):
+            let leaders = map.allShards.compactMap { descriptor in knownLeader(of: descriptor.id).map { ShardLeader(shard: descriptor.id, leader: $0) } }
+            sendShard(.mapReply(request: request, map, leaders: leaders), to: sender)
+        case let .mapReply(_, newer, leaders):
+            // Leaders of shards with no replica here: where this node knows of none, or
+            // from the meta leader (it hears every leader's report).
+            let fromMetaLeader = sender != node && sender == knownLeader(of: .meta)
+            for known in leaders where replicas[known.shard] == nil && (fromMetaLeader || leaderHints[known.shard] == nil) {
+                leaderHints[known.shard] = known.leader
+            }
             adoptMap(newer)
             mapRequestedAtTick = nil
         }

@@ -330,10 +330,15 @@ extension ShardMessage {
         case let .mapRequest(request):
             writer.write(UInt8(12))
             writer.write(request)
-        case let .mapReply(request, map):
+        case let .mapReply(request, map, leaders):
             writer.write(UInt8(13))
             writer.write(request)
             map.encode(into: &writer)
+            writer.write(UInt32(leaders.count))
+            for known in leaders {
+                writer.write(known.shard.rawValue)
+                writer.write(known.leader.rawValue)
+            }
         }
         return writer.bytes
     }
@@ -452,7 +457,15 @@ extension ShardMessage {
             message = .mapRequest(request: try reader.readUInt64())
         case 13:
             let request = try reader.readUInt64()
-            message = .mapReply(request: request, try ShardMap.decode(from: &reader))
+            let map = try ShardMap.decode(from: &reader)
+            let count = Int(try reader.readUInt32())
+            guard count <= MultiRaftLogStore.groupsMax else { throw .invalid("\(count) leaders in a map reply") }
+            var leaders: [ShardLeader] = []
+            for _ in 0..<count {
+                let shard = ShardID(try reader.readUInt32())
+                leaders.append(ShardLeader(shard: shard, leader: NodeID(try reader.readUInt32())))
+            }
+            message = .mapReply(request: request, map, leaders: leaders)
         case 14:
             let request = try reader.readUInt64()
             let shard = ShardID(try reader.readUInt32())

@@ -117,6 +117,17 @@ public struct ShardReport: Sendable, Equatable {
     }
 }
 
+/// A shard and the node believed to lead it.
+public struct ShardLeader: Sendable, Equatable {
+    public var shard: ShardID
+    public var leader: NodeID
+
+    public init(shard: ShardID, leader: NodeID) {
+        self.shard = shard
+        self.leader = leader
+    }
+}
+
 /// A replica a node hosts, as it reports it.
 public struct HostedReplica: Sendable, Equatable {
     public var shard: ShardID
@@ -163,7 +174,9 @@ public enum ShardMessage: Sendable, Equatable {
     case order(request: UInt64, shard: ShardID, PlacementOrder)
     case orderDone(request: UInt64, shard: ShardID, refused: String?)
     case mapRequest(request: UInt64)
-    case mapReply(request: UInt64, ShardMap)
+    /// The map, and the leader of each shard as far as the answering node knows (so a
+    /// node learns the leaders of shards it hosts no replica of).
+    case mapReply(request: UInt64, ShardMap, leaders: [ShardLeader])
 
     public static let wireTag: UInt8 = 0x58
 
