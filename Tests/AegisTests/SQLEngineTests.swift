@@ -250,3 +250,46 @@ import Testing
         #expect(root == nil)
     }
 }
+
+/// Hash-partitioned tables (`PRIMARY KEY … USING HASH`): where rows are stored, how they
+/// are read, and how the catalog keeps the option.
+@Suite struct HashPartitionedTableTests {
+    @Test func sequentialKeysSpreadOverTheBucketsAndReadBack() throws {
+        let backend = MemoryBackend()
+        let session = SQLDatabase(store: MVCCStore(backend: backend)).session()
+        _ = try session.execute("CREATE TABLE e (id INTEGER PRIMARY KEY USING HASH WITH (bucket_count = 8), v INTEGER)")
+        _ = try session.execute("INSERT INTO e VALUES " + (1...400).map { "(\($0), \($0 * 10))" }.joined(separator: ", "))
+        let rows = try backend.scan(from: [0x02], to: [0x03], at: backend.lastTimestamp, limit: .max)
+        #expect(rows.count == 400)
+        var perBucket = [Int](repeating: 0, count: 256)
+        for row in rows { perBucket[Int(row.key[5])] += 1 }
+        #expect(perBucket.prefix(8).allSatisfy { (25...75).contains($0) }, "400 sequential ids in 8 buckets: \(perBucket.prefix(8))")
+        #expect(perBucket.dropFirst(8).allSatisfy { $0 == 0 })
+        #expect(try session.execute("SELECT v FROM e WHERE id = 321").last?.rows == [[.integer(3210)]])
+        #expect(try session.execute("SELECT count(*), sum(v) FROM e WHERE id BETWEEN 101 AND 200").last?.rows == [[.integer(100), .integer(150_500)]])
+        #expect(try session.execute("SELECT id FROM e ORDER BY id LIMIT 3").last?.rows == [[.integer(1)], [.integer(2)], [.integer(3)]])
+        let plan = try session.execute("EXPLAIN SELECT v FROM e WHERE id = 7").last?.rows.map { $0.map(\.description).joined() }.joined(separator: "\n") ?? ""
+        #expect(plan.contains("GET e BY PRIMARY KEY"), "\(plan)")
+        let rangePlan = try session.execute("EXPLAIN SELECT v FROM e WHERE id > 7").last?.rows.map { $0.map(\.description).joined() }.joined(separator: "\n") ?? ""
+        #expect(rangePlan.contains("SCAN e (8 HASH BUCKETS)"), "a hash-partitioned key serves no ranges: \(rangePlan)")
+    }
+
+    @Test func theCatalogKeepsTheBucketsAndOthersKeepTheirBytes() throws {
+        var plain = Catalog()
+        try plain.apply(try Parser.parseOne("CREATE TABLE p (id INTEGER PRIMARY KEY, v TEXT)"))
+        #expect(plain.encoded.first == Catalog.formatVersion, "a catalog without a hash-partitioned table keeps the first format")
+        var hashed = plain
+        try hashed.apply(try Parser.parseOne("CREATE TABLE h (a INTEGER, b TEXT, PRIMARY KEY (a, b) USING HASH)"))
+        #expect(hashed.table("h")?.hashBuckets == Parser.hashBucketsDefault)
+        let decoded = try Catalog.decode(hashed.encoded)
+        #expect(decoded == hashed)
+        let printed = SQLPrinter.print(try Parser.parseOne("CREATE TABLE h (a INTEGER PRIMARY KEY USING HASH WITH (bucket_count = 4), b TEXT)"))
+        #expect(printed.contains("USING HASH WITH (bucket_count = 4)"))
+        #expect(try Parser.parseOne(printed) == Parser.parseOne("CREATE TABLE h (a INTEGER PRIMARY KEY USING HASH WITH (bucket_count = 4), b TEXT)"))
+        for bad in ["CREATE TABLE x (a INTEGER PRIMARY KEY USING HASH WITH (bucket_count = 1))",
+                    "CREATE TABLE x (a INTEGER PRIMARY KEY USING RANGE)",
+                    "CREATE TABLE x (a INTEGER PRIMARY KEY USING HASH WITH (buckets = 4))"] {
+            #expect(throws: SQLError.self, "\(bad)") { try Parser.parseOne(bad) }
+        }
+    }
+}

@@ -218,6 +218,9 @@ public struct ColumnDefinition: Equatable, Sendable {
     public var name: Name
     public var type: TypeName
     public var primaryKey = false
+    /// `PRIMARY KEY USING HASH [WITH (bucket_count = N)]`: the table's rows are stored
+    /// under a hash bucket of their key (nil: in key order).
+    public var hashBuckets: Int?
     public var notNull = false
     public var unique = false
     public var defaultValue: Expression?
@@ -226,6 +229,8 @@ public struct ColumnDefinition: Equatable, Sendable {
 
 public enum TableConstraint: Equatable, Sendable {
     case primaryKey([Name])
+    /// Follows the `primaryKey` it qualifies: `PRIMARY KEY (…) USING HASH [WITH (bucket_count = N)]`.
+    case hashPartitioned(buckets: Int)
     case unique([Name])
     case check(Expression)
 }

@@ -2,11 +2,15 @@
 /// indexes in name order.
 extension Catalog {
     static let formatVersion: UInt8 = 1
+    /// Adds each table's hash buckets; written only when a table has some, so every
+    /// catalog without one keeps the bytes (and digests) it always had.
+    static let formatVersionHashBuckets: UInt8 = 2
     static let typeCodes: [TypeName] = [.integer, .bigint, .real, .double, .decimal, .text, .varchar, .boolean, .blob, .date, .timestamp]
 
     public var encoded: [UInt8] {
         var writer = ByteWriter(capacity: 256)
-        writer.write(Catalog.formatVersion)
+        let hashed = tables.contains { $0.hashBuckets > 0 }
+        writer.write(hashed ? Catalog.formatVersionHashBuckets : Catalog.formatVersion)
         writer.write(nextID)
         writer.write(UInt32(tables.count))
         for table in tables {
@@ -25,6 +29,7 @@ extension Catalog {
             for unique in table.uniqueConstraints { Catalog.writePositions(unique, into: &writer) }
             writer.write(UInt32(table.checks.count))
             for check in table.checks { writer.write(check) }
+            if hashed { writer.write(UInt16(table.hashBuckets)) }
         }
         writer.write(UInt32(indexes.count))
         for index in indexes {
@@ -39,7 +44,8 @@ extension Catalog {
 
     public static func decode(_ bytes: [UInt8]) throws(DecodeError) -> Catalog {
         var reader = ByteReader(bytes)
-        guard try reader.readUInt8() == formatVersion else { throw .invalid("unknown catalog format") }
+        let version = try reader.readUInt8()
+        guard version == formatVersion || version == formatVersionHashBuckets else { throw .invalid("unknown catalog format \(version)") }
         var catalog = Catalog()
         catalog.nextID = try reader.readUInt32()
         let tableCount = try count(&reader, max: 100_000)
@@ -60,7 +66,14 @@ extension Catalog {
             for _ in 0..<(try count(&reader, max: 32_767)) { uniques.append(try readPositions(&reader, below: columns.count)) }
             var checks: [String] = []
             for _ in 0..<(try count(&reader, max: 32_767)) { checks.append(try reader.readString(maximumCount: 1 << 20)) }
-            catalog.tables.append(Table(id: id, name: name, columns: columns, primaryKey: primaryKey, uniqueConstraints: uniques, checks: checks))
+            var table = Table(id: id, name: name, columns: columns, primaryKey: primaryKey, uniqueConstraints: uniques, checks: checks)
+            if version == formatVersionHashBuckets {
+                table.hashBuckets = Int(try reader.readUInt16())
+                guard table.hashBuckets == 0 || (2...256).contains(table.hashBuckets) && !primaryKey.isEmpty else {
+                    throw .invalid("table \(name) has \(table.hashBuckets) hash buckets")
+                }
+            }
+            catalog.tables.append(table)
         }
         for _ in 0..<(try count(&reader, max: 100_000)) {
             let id = try reader.readUInt32()

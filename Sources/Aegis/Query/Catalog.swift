@@ -20,6 +20,10 @@ public struct Catalog: Equatable, Sendable {
         public var primaryKey: [Int]
         public var uniqueConstraints: [[Int]]
         public var checks: [String]
+        /// Rows are stored under one of this many hash buckets of their primary key
+        /// (`PRIMARY KEY … USING HASH`), so keys that come in order (ids counting up)
+        /// spread over the key space, and over the shards; 0: stored in key order.
+        public var hashBuckets = 0
 
         public func columnIndex(_ name: String) -> Int? { columns.firstIndex { $0.name == name } }
     }
@@ -133,6 +137,7 @@ public struct Catalog: Equatable, Sendable {
                 table.primaryKey = [position]
             }
             if definition.unique { table.uniqueConstraints.append([position]) }
+            if let buckets = definition.hashBuckets { table.hashBuckets = buckets }
         }
         for constraint in constraints {
             switch constraint {
@@ -145,6 +150,8 @@ public struct Catalog: Equatable, Sendable {
                 table.uniqueConstraints.append(try positions(names, in: table))
             case let .check(expression):
                 table.checks.append(SQLPrinter.print(expression))
+            case let .hashPartitioned(buckets):
+                table.hashBuckets = buckets
             }
         }
         // Primary key columns hold no NULLs (standard SQL; SQLite allows them, a legacy bug).

@@ -204,6 +204,7 @@ public struct Parser {
                 advance()
                 try expect(.key)
                 constraints.append(.primaryKey(try nameList("column")))
+                if let buckets = try usingHash() { constraints.append(.hashPartitioned(buckets: buckets)) }
             case .keyword(.unique):
                 advance()
                 constraints.append(.unique(try nameList("column")))
@@ -217,6 +218,29 @@ public struct Parser {
         } while take(.symbol(.comma))
         try expect(.symbol(.rightParenthesis), "',' or ')' in the column definitions")
         return .createTable(name: table, ifNotExists: ifNotExists, columns: columns, constraints: constraints)
+    }
+
+    /// The default number of hash buckets of a `USING HASH` primary key.
+    public static let hashBucketsDefault = 16
+
+    /// `USING HASH [WITH (bucket_count = N)]` after a PRIMARY KEY: the number of buckets.
+    private mutating func usingHash() throws(SQLError) -> Int? {
+        guard take(.using) else { return nil }
+        guard case let .identifier(word) = current.kind, word.lowercased() == "hash" else { throw error("HASH after PRIMARY KEY … USING") }
+        advance()
+        guard take(.with) else { return Parser.hashBucketsDefault }
+        try expect(.symbol(.leftParenthesis), "'(' before bucket_count")
+        guard case let .identifier(option) = current.kind, option.lowercased() == "bucket_count" else { throw error("bucket_count") }
+        advance()
+        try expect(.symbol(.equal), "'=' after bucket_count")
+        guard case let .integer(count) = current.kind else { throw error("a whole number of buckets") }
+        let start = current
+        advance()
+        try expect(.symbol(.rightParenthesis), "')' after the bucket count")
+        guard (2...256).contains(count) else {
+            throw SQLError(.syntax, "a hash-partitioned key takes 2 to 256 buckets, not \(count)", at: start.position, length: start.length)
+        }
+        return Int(count)
     }
 
     private mutating func typeName() throws(SQLError) -> TypeName {
@@ -250,6 +274,7 @@ public struct Parser {
             if take(.primary) {
                 try expect(.key)
                 column.primaryKey = true
+                column.hashBuckets = try usingHash()
             } else if take(.not) {
                 try expect(.null)
                 column.notNull = true

@@ -735,7 +735,9 @@ final class Planner {
         if !shape.table.primaryKey.isEmpty {
             var (keys, pinned, ranged, enforced) = range(for: shape.table.primaryKey)
             let value = score(pinned, ranged)
-            if value > 0 {
+            // Hash-partitioned rows are in key order only within a bucket: the key finds
+            // one row, never a range.
+            if value > 0, shape.table.hashBuckets == 0 || pinned == shape.table.primaryKey.count {
                 keys.isPoint = pinned == shape.table.primaryKey.count
                 best = (.primaryKey(keys), estimate(total, pinned: pinned, of: shape.table.primaryKey.count, unique: true, ranged: ranged), value, enforced)
             }

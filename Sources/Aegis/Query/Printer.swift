@@ -9,6 +9,7 @@ public enum SQLPrinter {
             for constraint in constraints {
                 switch constraint {
                 case let .primaryKey(names): parts.append("PRIMARY KEY (" + list(names) + ")")
+                case let .hashPartitioned(buckets): parts[parts.count - 1] += " USING HASH WITH (bucket_count = \(buckets))"
                 case let .unique(names): parts.append("UNIQUE (" + list(names) + ")")
                 case let .check(expression): parts.append("CHECK (" + print(expression) + ")")
                 }
@@ -199,6 +200,7 @@ public enum SQLPrinter {
     static func column(_ definition: ColumnDefinition) -> String {
         var text = quote(definition.name) + " " + definition.type.rawValue.uppercased()
         if definition.primaryKey { text += " PRIMARY KEY" }
+        if let buckets = definition.hashBuckets { text += " USING HASH WITH (bucket_count = \(buckets))" }
         if definition.notNull { text += " NOT NULL" }
         if definition.unique { text += " UNIQUE" }
         if let value = definition.defaultValue { text += " DEFAULT (" + print(value) + ")" }

@@ -61,6 +61,7 @@ final class RowWriter {
 
     /// The key a row with primary key bytes `key` is stored under.
     func rowKey(_ key: [UInt8]) -> [UInt8] {
+        guard parts.shape.table.hashBuckets == 0 else { return parts.shape.storageKey(key) }
         var bytes = parts.prefix
         bytes.reserveCapacity(parts.prefix.count + key.count)
         bytes.append(contentsOf: key)

@@ -382,7 +382,7 @@ final class StatementExecution {
                 for (key, row) in try collect(scan, newRun(QueryPlan(root: scan, columns: [], subplans: []))) {
                     var shorter = row
                     shorter.remove(at: position)
-                    try put(shape.prefix + key, RowLayout.encode(shorter))
+                    try put(shape.storageKey(key), RowLayout.encode(shorter))
                 }
             }
         case let .alterTable(name, .addColumn(definition)):

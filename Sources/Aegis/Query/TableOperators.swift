@@ -39,6 +39,24 @@ struct TableShape {
 
     var prefix: [UInt8] { RowLayout.tablePrefix(table.id) }
     var hasRowID: Bool { table.primaryKey.isEmpty }
+    /// Bytes of a row's storage key before its primary key: the table prefix, then the
+    /// bucket of a hash-partitioned table.
+    var keyOffset: Int { prefix.count + (table.hashBuckets > 0 ? 1 : 0) }
+
+    /// Where the row with primary key bytes `key` is stored.
+    func storageKey<Key: Collection<UInt8>>(_ key: Key) -> [UInt8] {
+        var bytes = prefix
+        bytes.reserveCapacity(bytes.count + 1 + key.count)
+        if table.hashBuckets > 0 { bytes.append(TableShape.bucket(of: key, buckets: table.hashBuckets)) }
+        bytes.append(contentsOf: key)
+        return bytes
+    }
+
+    /// A hash-partitioned row's bucket: a stable hash of its primary key bytes, so every
+    /// process on every machine puts a row in the same one.
+    static func bucket<Key: Collection<UInt8>>(of key: Key, buckets: Int) -> UInt8 {
+        UInt8(truncatingIfNeeded: StableHash64.digest(key) % UInt64(buckets))
+    }
 
     func row(from bytes: [UInt8], needed: [Bool]? = nil) throws(SQLError) -> [SQLValue] {
         try row(from: bytes[...], needed: needed)
@@ -200,7 +218,7 @@ final class TableScanNode: PlanNode {
     /// The primary key bytes (without the table prefix) of the row `next()` gave last.
     var currentKey: [UInt8] {
         if case .index = access { return Array(buffer.value(position - 1)) }
-        return Array(buffer.key(position - 1).dropFirst(shape.prefix.count))
+        return Array(buffer.key(position - 1).dropFirst(shape.keyOffset))
     }
     /// Which columns the query reads (nil: all); the others are not decoded.
     var neededColumns: [Bool]?
@@ -248,7 +266,8 @@ final class TableScanNode: PlanNode {
             if let range, keys.isPoint {
                 // One row at most: a point read, not a scan.
                 exhausted = true
-                if let value = try run.tables.get(range.start) { buffer = ScanChunk([(range.start, value)]) }
+                let key = shape.table.hashBuckets > 0 ? shape.storageKey(range.start.dropFirst(shape.prefix.count)) : range.start
+                if let value = try run.tables.get(key) { buffer = ScanChunk([(key, value)]) }
                 return
             }
         case let .index(index, keys):
@@ -289,7 +308,7 @@ final class TableScanNode: PlanNode {
             let bytes: ArraySlice<UInt8>
             if case .index = access {
                 // An index entry's value is the row's primary key.
-                guard let stored = try run.tables.get(shape.prefix + value) else {
+                guard let stored = try run.tables.get(shape.storageKey(value)) else {
                     throw SQLError(.storage, "an index entry of \(shape.table.name) points at a missing row; the data is damaged")
                 }
                 bytes = stored[...]
@@ -306,7 +325,7 @@ final class TableScanNode: PlanNode {
         let name = alias == shape.table.name ? alias : "\(shape.table.name) AS \(alias)"
         var text: String
         switch access {
-        case .full: text = "SCAN \(name)"
+        case .full: text = "SCAN \(name)" + (shape.table.hashBuckets > 0 ? " (\(shape.table.hashBuckets) HASH BUCKETS)" : "")
         case let .primaryKey(keys): text = (keys.isPoint ? "GET \(name) BY PRIMARY KEY (" : "SEARCH \(name) BY PRIMARY KEY (") + keys.description(probeNames) + ")"
         case let .index(index, keys): text = "SEARCH \(name) USING INDEX \(index.name) (" + keys.description(probeNames) + ")"
         }

@@ -156,6 +156,7 @@ struct SQLRoutes: Sendable {
                  "primary_key": table.primaryKey.contains(index), "default": column.defaultSQL ?? NSNull()]
             },
             "primary_key": table.primaryKey.map { table.columns[$0].name },
+            "hash_buckets": table.hashBuckets,
             "indexes": catalog.indexes(on: table.name).map { index -> [String: Any] in
                 ["name": index.name, "unique": index.unique, "columns": index.columns.map { table.columns[$0].name }]
             },
