@@ -20,6 +20,7 @@ import Testing
         var data: [[UInt8]: [UInt8]] = [:]
         let map: ShardMap
         var readLimit = 3
+        var entriesRead = 0
         var commits = 0
         var refusedCommits = 0
 
@@ -36,6 +37,7 @@ import Testing
             let until = KeySpans.minEnd(end, shardEnd)
             let keys = sortedKeys(in: KeySpan(start: start, end: until))
             let taken = keys.prefix(readLimit)
+            entriesRead += taken.count
             let covered = keys.count > readLimit ? taken.last! + [0] : until
             return .read(taken.map { ScannedEntry(key: $0, value: data[$0]!, timestamp: .zero) }, coveredEnd: covered)
         }
@@ -187,6 +189,25 @@ import Testing
         let outcome = shards.run("INSERT INTO t VALUES " + rows)
         #expect(outcome.error?.contains("limit error") == true && outcome.error?.contains("split it") == true, "\(outcome.error ?? "no error")")
         #expect(shards.run("SELECT count(*) FROM t").results.last?.rows == [[.integer(0)]])
+    }
+
+    /// Sequential keys inserted into a hash-partitioned table land in every bucket; the
+    /// existence checks of one INSERT must read near those keys in each bucket, not
+    /// the whole table from the first bucket's key to the last's.
+    @Test func anInsertIntoAHashedTableReadsNearItsKeysOnly() {
+        let shards = ModelShards(splitKeys: [])
+        _ = shards.run("CREATE TABLE t (id INTEGER PRIMARY KEY USING HASH WITH (bucket_count = 8), v TEXT)")
+        for batch in 0..<8 {
+            let rows = (1...50).map { "(\(batch * 50 + $0), 'x')" }.joined(separator: ", ")
+            let outcome = shards.run("INSERT INTO t VALUES " + rows)
+            #expect(outcome.error == nil, "\(outcome.error ?? "")")
+        }
+        #expect(shards.run("SELECT count(*) FROM t").results.last?.rows == [[.integer(400)]])
+        shards.entriesRead = 0
+        let outcome = shards.run("INSERT INTO t VALUES " + (401...420).map { "(\($0), 'y')" }.joined(separator: ", "))
+        #expect(outcome.error == nil, "\(outcome.error ?? "")")
+        #expect(shards.entriesRead <= 40, "the insert read \(shards.entriesRead) entries of a 400-row table")
+        #expect(shards.run("SELECT count(*) FROM t").results.last?.rows == [[.integer(420)]])
     }
 
     @Test func readCacheCoverage() {

@@ -2,7 +2,8 @@
 /// bytes. Every key starts with one byte saying what it is:
 ///
 /// - `0x01` the catalog (one key);
-/// - `0x02 table-id` + key of the primary key values → the row;
+/// - `0x02 table-id` + key of the primary key values → the row (a hash-partitioned
+///   table puts one bucket byte, a stable hash of that key, between the two);
 /// - `0x03 index-id` + key of the indexed values + key of the primary key → empty;
 /// - `0x04 table-id constraint-ordinal` + key of the values + primary key → empty (UNIQUE);
 /// - `0x05 table-id` → the next row id of a table without a primary key.
@@ -10,6 +11,13 @@
 /// Ids are never reused, so a dropped table's keys can never be read as another's.
 public enum RowLayout {
     static let catalogKey: [UInt8] = [0x01]
+
+    /// How many leading bytes keys share when they sit close: the kind, the id, and
+    /// then a hash-partitioned table's bucket (a UNIQUE constraint's ordinal, or the
+    /// first byte of a value's key otherwise). Misses sharing these bytes are read as
+    /// one span; a shorter prefix would read across a hashed table's buckets, most of
+    /// the table, to find keys inserted in order.
+    static let neighbourhoodPrefixBytes = 6
 
     static func tablePrefix(_ table: UInt32) -> [UInt8] { prefix(0x02, table) }
     static func indexPrefix(_ index: UInt32) -> [UInt8] { prefix(0x03, index) }

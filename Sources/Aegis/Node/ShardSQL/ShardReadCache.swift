@@ -109,10 +109,11 @@ public enum KeySpans {
         return merged
     }
 
-    /// Spans sharing their first `prefixBytes` bytes (a SQL table's rows, an index's
-    /// entries) read as one span from the first to the last: many point reads of one
-    /// table (an INSERT's existence checks) become one read, not one each.
-    public static func coalesced(_ spans: [KeySpan], prefixBytes: Int = 5) -> [KeySpan] {
+    /// Spans sharing their first `prefixBytes` bytes (a SQL table's rows, a hashed
+    /// table's bucket, an index's entries) read as one span from the first to the last:
+    /// many point reads of one table (an INSERT's existence checks) become one read,
+    /// not one each.
+    public static func coalesced(_ spans: [KeySpan], prefixBytes: Int) -> [KeySpan] {
         var merged: [KeySpan] = []
         for span in spans {
             if let last = merged.last, last.start.count >= prefixBytes, span.start.count >= prefixBytes,

@@ -141,7 +141,7 @@ public final class ShardSQLCall {
             return .finished(ShardSQLOutcome(results: [], error: "storage error: \(error)"))
         }
         if !run.misses.isEmpty {
-            pendingReads = KeySpans.coalesced(KeySpans.union(run.misses))
+            pendingReads = KeySpans.coalesced(KeySpans.union(run.misses), prefixBytes: RowLayout.neighbourhoodPrefixBytes)
             return .read(start: pendingReads[0].start, end: pendingReads[0].end)
         }
         result = run.outcome
