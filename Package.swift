@@ -128,6 +128,8 @@ let package = Package(
                 "Runtime", "Aegis",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(name: "AegisClientTests", dependencies: ["AegisClient"]),

@@ -23,6 +23,8 @@ import Testing
         var entriesRead = 0
         var commits = 0
         var refusedCommits = 0
+        /// The next commit that applies answers `timeout`, as if its answer were lost.
+        var loseNextCommitAnswer = false
 
         init(splitKeys: [[UInt8]]) {
             map = ShardLayout(nodes: [NodeID(1)], splitKeys: splitKeys, replicationFactor: 1).initialMap
@@ -61,6 +63,10 @@ import Testing
                 default: break
                 }
             }
+            if loseNextCommitAnswer {
+                loseNextCommitAnswer = false
+                return .aborted(.timeout)
+            }
             return .committed
         }
 
@@ -76,8 +82,8 @@ import Testing
             return nil
         }
 
-        func run(_ text: String, _ parameters: [SQLValue] = []) -> ShardSQLOutcome {
-            let call = ShardSQLCall(text: text, parameters: parameters, entropy: CountingEntropy())
+        func run(_ text: String, _ parameters: [SQLValue] = [], request: TransactionID? = nil) -> ShardSQLOutcome {
+            let call = ShardSQLCall(text: text, parameters: parameters, entropy: CountingEntropy(), request: request, nowMilliseconds: 1_000)
             for _ in 0..<10_000 {
                 if let outcome = step(call) { return outcome }
             }
@@ -208,6 +214,58 @@ import Testing
         #expect(outcome.error == nil, "\(outcome.error ?? "")")
         #expect(shards.entriesRead <= 40, "the insert read \(shards.entriesRead) entries of a 400-row table")
         #expect(shards.run("SELECT count(*) FROM t").results.last?.rows == [[.integer(420)]])
+    }
+
+    /// A request with an identity applies once: sent again it replays its answer, an
+    /// older sequence of the client is refused, and a commit whose answer was lost (the
+    /// call tries again) is found applied by its record instead of applying twice.
+    @Test func aRequestWithAnIdentityAppliesOnce() {
+        let shards = ModelShards(splitKeys: [[0x02], [0x03], [0x06]])
+        _ = shards.run(ShardSQLCallTests.setup)
+        let deposit = "UPDATE accounts SET balance = balance + 10 WHERE id = 1"
+        let balance = "SELECT balance FROM accounts WHERE id = 1"
+        let first = shards.run(deposit, request: TransactionID(client: 7, sequence: 1))
+        #expect(first.error == nil && first.results.last?.rowsAffected == 1, "\(first)")
+        let again = shards.run(deposit, request: TransactionID(client: 7, sequence: 1))
+        #expect(again == first, "the retry replays the answer: \(again)")
+        #expect(shards.run(balance).results.last?.rows == [[.integer(110)]])
+        let older = shards.run(deposit, request: TransactionID(client: 7, sequence: 0))
+        #expect(older.error?.contains("already applied") == true, "\(older)")
+
+        shards.loseNextCommitAnswer = true
+        let lost = shards.run(deposit, request: TransactionID(client: 7, sequence: 2))
+        #expect(lost.error == nil && lost.results.last?.rowsAffected == 1, "\(lost)")
+        #expect(shards.run(balance).results.last?.rows == [[.integer(120)]], "applied once, its lost answer recovered from the record")
+        #expect(shards.data.keys.filter { $0.first == RequestRecord.keyPrefix }.count == 1, "one record per client")
+        let readOnly = shards.run(balance, request: TransactionID(client: 8, sequence: 1))
+        #expect(readOnly.results.last?.rows == [[.integer(120)]])
+        #expect(shards.data.keys.filter { $0.first == RequestRecord.keyPrefix }.count == 1, "a request that writes nothing keeps no record")
+    }
+
+    /// The same lost answer without an identity: the call cannot tell it applied, runs
+    /// again and deposits twice — what the record is there to prevent.
+    @Test func withoutAnIdentityALostAnswerAppliesTwice() {
+        let shards = ModelShards(splitKeys: [[0x02], [0x03]])
+        _ = shards.run(ShardSQLCallTests.setup)
+        shards.loseNextCommitAnswer = true
+        _ = shards.run("UPDATE accounts SET balance = balance + 10 WHERE id = 1")
+        #expect(shards.run("SELECT balance FROM accounts WHERE id = 1").results.last?.rows == [[.integer(120)]])
+    }
+
+    /// A record keeps its answer, but not a large answer's rows (a write's answer is
+    /// its count); a damaged record counts as none, and may be swept.
+    @Test func requestRecordsRoundTripAndStaySmall() throws {
+        let small = RequestRecord(sequence: 3, writtenAtMilliseconds: 42, answer: .deleted(existed: true))
+        #expect(try RequestRecord.decode(small.encoded()) == small)
+        let rows = (0..<2_000).map { [SQLValue.integer(Int64($0)), .text("row \($0)")] }
+        let large = RequestRecord(sequence: 4, writtenAtMilliseconds: 42, answer: .sql([QueryResult(columns: ["a", "b"], rows: rows, rowsAffected: 2_000)], error: nil))
+        let encoded = large.encoded()
+        #expect(encoded.count < RequestRecord.answerBytesMax)
+        #expect(try RequestRecord.decode(encoded).answer == .sql([QueryResult(rowsAffected: 2_000)], error: nil))
+        #expect(RequestRecord.verdict(stored: [9, 9, 9], sequence: 1) == .run)
+        #expect(RequestRecord.expired([9, 9, 9], nowMilliseconds: 0))
+        #expect(!RequestRecord.expired(small.encoded(), nowMilliseconds: 42 + RequestRecord.keptMilliseconds))
+        #expect(RequestRecord.expired(small.encoded(), nowMilliseconds: 43 + RequestRecord.keptMilliseconds))
     }
 
     @Test func readCacheCoverage() {

@@ -86,6 +86,37 @@ struct ShardedClusterTests {
         let table = try await cluster.request("GET", cluster.nodes[2].endpoint + "/api/v1/tables/accounts")
         #expect((table.json["table"] as? [String: Any])?["row_count"] as? Int == 3, "\(table.text)")
 
+        // Keys SQL and the cluster keep for themselves are neither writable nor listed.
+        let reserved = try await cluster.request("POST", cluster.nodes[0].endpoint + "/api/v1/kv/keys",
+            body: try JSONSerialization.data(withJSONObject: ["key": "\u{1}", "value": 1]))
+        #expect(reserved.status == 400 && reserved.json["code"] as? String == "invalid_key", "\(reserved.text)")
+        let listed = try await cluster.request("GET", cluster.nodes[0].endpoint + "/api/v1/kv/keys")
+        let listedKeys = (listed.json["keys"] as? [[String: Any]] ?? []).compactMap { $0["key"] as? String }
+        #expect(!listedKeys.isEmpty && listedKeys.allSatisfy { ($0.unicodeScalars.first?.value ?? 0) >= 0x20 }, "\(listed.text)")
+        #expect(listed.json["total"] as? Int == listedKeys.count, "the total counts no SQL rows: \(listed.text)")
+
+        // A request sent twice with one X-Aegis-Request-Id applies once and answers the same.
+        func sent(_ path: String, _ json: String, id: String) async throws -> (status: Int, text: String) {
+            let answer = try await cluster.request("POST", cluster.nodes[2].endpoint + path, body: Data(json.utf8),
+                                                   headers: ["X-Aegis-Request-Id": id])
+            return (answer.status, answer.text.replacingOccurrences(of: #""execution_time_ms":[0-9.]+"#, with: "", options: .regularExpression))
+        }
+        let deposit = #"{"sql":"UPDATE accounts SET balance = balance + 5 WHERE id = 3"}"#
+        let firstDeposit = try await sent("/api/v1/query", deposit, id: "77-2")
+        #expect(firstDeposit.status == 200, "\(firstDeposit.text)")
+        #expect(try await sent("/api/v1/query", deposit, id: "77-2") == firstDeposit)
+        #expect(try await sent("/api/v1/query", deposit, id: "77-1").status == 400, "an older sequence of the client is refused")
+        let addOne = #"{"operations":[{"op":"add","key":"\#(payee)","delta":1},{"op":"get","key":"\#(payee)"}]}"#
+        let firstAdd = try await sent("/api/v1/kv/txn", addOne, id: "78-1")
+        #expect(firstAdd.status == 200 && firstAdd.text.contains("31"), "\(firstAdd.text)")
+        #expect(try await sent("/api/v1/kv/txn", addOne, id: "78-1") == firstAdd)
+        let balances = try await cluster.request("POST", cluster.nodes[0].endpoint + "/api/v1/query",
+            body: Data(#"{"sql":"SELECT balance FROM accounts WHERE id = 3"}"#.utf8))
+        #expect(((balances.json["data"] as? [String: Any])?["rows"] as? [[Int]]) == [[105]], "the deposit applied once: \(balances.text)")
+        #expect((try await txn([["op": "get", "key": payee]]).json["reads"] as? [[String: Any]])?.first?["value"] as? Int == 31,
+                "the add applied once")
+        #expect(try await txn([["op": "add", "key": payee, "delta": -1]]).status == 200)
+
         let tally = BatchTally()
         let writing = Task {
             await withTaskGroup(of: Void.self) { group in

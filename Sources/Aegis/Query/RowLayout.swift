@@ -6,7 +6,8 @@
 ///   table puts one bucket byte, a stable hash of that key, between the two);
 /// - `0x03 index-id` + key of the indexed values + key of the primary key → empty;
 /// - `0x04 table-id constraint-ordinal` + key of the values + primary key → empty (UNIQUE);
-/// - `0x05 table-id` → the next row id of a table without a primary key.
+/// - `0x05 table-id` → the next row id of a table without a primary key;
+/// - `0x06 client-id` → on the sharded store, a client's `RequestRecord` (not SQL's).
 ///
 /// Ids are never reused, so a dropped table's keys can never be read as another's.
 public enum RowLayout {

@@ -260,10 +260,14 @@ public final class ShardHost: @unchecked Sendable {
     /// Runs a SQL request on the sharded store (`ShardSQLCall`): reads from the shards'
     /// leaders, runs the statements here on what was read, and commits what they read
     /// and wrote as one transaction, again and again until it holds or `timeout` passes.
-    public func sql(_ text: String, parameters: [SQLValue], timeout: TimeAmount) async throws -> ShardSQLOutcome {
+    /// With `identity` (an `X-Aegis-Request-Id`), a request that writes applies at most
+    /// once (its `RequestRecord`).
+    public func sql(_ text: String, parameters: [SQLValue], identity: (clientID: UInt64, sequence: UInt64)? = nil,
+                    timeout: TimeAmount) async throws -> ShardSQLOutcome {
         let deadline = NIODeadline.now() + timeout
         let call = ShardSQLCall(text: text, parameters: parameters, map: try await loop.submit { [self] in node?.shardMap }.get(),
-            entropy: SystemEntropy())
+            entropy: SystemEntropy(), request: identity.map { TransactionID(client: $0.clientID, sequence: $0.sequence) },
+            nowMilliseconds: Timestamp.nowMilliseconds())
         var committing = false
         while true {
             let remaining = deadline - NIODeadline.now()

@@ -107,6 +107,10 @@ public enum AegisServer {
             throw StartError.failed("node \(configuration.nodeID.rawValue) cannot recover from \(configuration.dataDirectory): \(error); the data directory may be damaged")
         }
 
+        // Old request records go now and then (see RequestRecordSweeper).
+        let sweeper = host.shardHost.map { RequestRecordSweeper(host: $0) }
+        sweeper?.start()
+
         let router = Router()
         RESTRoutes(host: host, configuration: configuration, version: version, metrics: metrics).register(on: router)
         SQLRoutes(host: host, configuration: configuration).register(on: router)
@@ -127,6 +131,7 @@ public enum AegisServer {
         } catch {
             failure = StartError.failed("the HTTP server on \(configuration.http) stopped: \(error); is another process using that port? choose another with --http")
         }
+        sweeper?.stop()
         try? await host.shardHost?.stop().get()
         try? await host.stop().get()
         try? await transport.stop().get()

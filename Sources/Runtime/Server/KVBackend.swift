@@ -30,26 +30,32 @@ struct ShardKVBackend: KVBackend {
     let shards: ShardHost
 
     /// One batch is one transaction: at most this many keys (a write also checks what
-    /// it replaces, two operations per key).
+    /// it replaces, two operations per key, and a request record takes two more).
     static let batchReadKeysMax = TransactionLimits.operationsMax
-    static let batchWriteKeysMax = TransactionLimits.operationsMax / 2
+    static let batchWriteKeysMax = TransactionLimits.operationsMax / 2 - 1
 
     func kv(_ operation: KVOperation, identity: (clientID: UInt64, sequence: UInt64)?, timeout: TimeAmount) async throws -> KVResult {
         switch operation {
+        case let .get(key), let .put(key, _), let .delete(key), let .compareAndSet(key, _, _):
+            try ShardKVBackend.checkUserKey(key)
+        default: break
+        }
+        if let identity, let answer = try await once(operation, identity: identity, timeout: timeout) { return answer }
+        switch operation {
         case let .get(key):
-            let reads = try await committed([.get(key: key)], identity: identity, timeout: timeout)
+            let reads = try await committed([.get(key: key)], identity: nil, timeout: timeout)
             return .value(reads.first?.value ?? nil)
         case let .put(key, value):
             try ShardKVBackend.checkSize(key, value)
-            _ = try await committed([.put(key: key, value: value)], identity: identity, timeout: timeout)
+            _ = try await committed([.put(key: key, value: value)], identity: nil, timeout: timeout)
             return .written
         case let .delete(key):
-            let reads = try await committed([.get(key: key), .delete(key: key)], identity: identity, timeout: timeout)
+            let reads = try await committed([.get(key: key), .delete(key: key)], identity: nil, timeout: timeout)
             return .deleted(existed: (reads.first?.value ?? nil) != nil)
         case let .compareAndSet(key, expected, new):
             if let new { try ShardKVBackend.checkSize(key, new) }
             let write: TransactionOperation = new.map { .put(key: key, value: $0) } ?? .delete(key: key)
-            let outcome = try await shards.transaction([.expect(key: key, value: expected), write], identity: identity, timeout: timeout)
+            let outcome = try await shards.transaction([.expect(key: key, value: expected), write], identity: nil, timeout: timeout)
             switch outcome {
             case .committed: return .compareAndSet(succeeded: true, current: new)
             case let .aborted(.condition(_, current)): return .compareAndSet(succeeded: false, current: current)
@@ -62,7 +68,44 @@ struct ShardKVBackend: KVBackend {
         }
     }
 
+    /// A write with an `X-Aegis-Request-Id` (put, delete, compare-and-set), applied at
+    /// most once by its `RequestRecord` (see `batchWrite`); nil for other operations.
+    private func once(_ operation: KVOperation, identity: (clientID: UInt64, sequence: UInt64),
+                      timeout: TimeAmount) async throws -> KVResult? {
+        struct Mismatch: Error { var current: [UInt8]? }
+        let key: [UInt8]
+        var make: ([[UInt8]?]) throws -> [[UInt8]?]
+        var answer: KVResult
+        switch operation {
+        case let .put(key: written, value):
+            try ShardKVBackend.checkSize(written, value)
+            (key, answer) = (written, .written)
+            make = { _ in [value] }
+        case let .delete(key: deleted):
+            (key, answer) = (deleted, .deleted(existed: false))
+            make = { current in
+                answer = .deleted(existed: current[0] != nil)
+                return [nil]
+            }
+        case let .compareAndSet(key: target, expected, new):
+            (key, answer) = (target, .compareAndSet(succeeded: true, current: new))
+            make = { current in
+                guard current[0] == expected else { throw Mismatch(current: current[0]) }
+                return [new]
+            }
+        default:
+            return nil
+        }
+        do {
+            let written = try await batchWrite([key], identity: identity, timeout: timeout, answer: { answer }, make: { try make($0) })
+            return written.replayed ?? answer
+        } catch let mismatch as Mismatch {
+            return .compareAndSet(succeeded: false, current: mismatch.current)
+        }
+    }
+
     func localValue(_ key: [UInt8]) async throws -> [UInt8]? {
+        try ShardKVBackend.checkUserKey(key)
         let reads = try await committed([.get(key: key)], identity: nil, timeout: .seconds(5))
         return reads.first?.value ?? nil
     }
@@ -75,7 +118,10 @@ struct ShardKVBackend: KVBackend {
     /// this node does not host is left out: with replication 3 on 3 nodes every node
     /// hosts every shard; on more nodes the answer is refused rather than silently short.
     private func listing(prefix: [UInt8], limit: Int, timeout: TimeAmount) async throws -> KVResult {
-        let outcome = try await shards.call(.scan(start: prefix, end: ShardKVBackend.successor(of: prefix), limit: limit),
+        // The reserved keys (SQL tables, request records) sort first; a listing starts past them.
+        guard prefix.isEmpty || !ShardKVBackend.isReserved(prefix) else { return .entries([], matched: 0) }
+        let start = prefix.isEmpty ? [ShardKVBackend.userKeyFirstByte] : prefix
+        let outcome = try await shards.call(.scan(start: start, end: ShardKVBackend.successor(of: prefix), limit: limit),
             timeout: timeout).get()
         guard case let .entries(entries, complete) = outcome else { throw ShardHost.unexpected(outcome) }
         guard complete || entries.count >= limit else {
@@ -90,6 +136,20 @@ struct ShardKVBackend: KVBackend {
         switch try await shards.transaction(operations, identity: identity, timeout: timeout) {
         case let .committed(_, reads): return reads
         case let .aborted(reason): throw ShardKVBackend.error(reason)
+        }
+    }
+
+    /// Keys starting with a byte below this (a control character) are the store's own on
+    /// the sharded store, where SQL tables share the key space: the catalog, rows and
+    /// indexes (`0x01`–`0x05`) and request records (`0x06`).
+    static let userKeyFirstByte: UInt8 = 0x20
+
+    static func isReserved(_ key: [UInt8]) -> Bool { (key.first ?? userKeyFirstByte) < userKeyFirstByte }
+
+    static func checkUserKey(_ key: [UInt8]) throws {
+        guard !isReserved(key) else {
+            throw APIError(status: .badRequest, code: "invalid_key",
+                message: "keys starting with a control character (bytes 0x00-0x1F) are reserved for SQL tables and the cluster's own records on a sharded cluster; start the key with a printable character")
         }
     }
 
@@ -127,6 +187,7 @@ struct ShardKVBackend: KVBackend {
 
     func batchGet(_ keys: [[UInt8]], timeout: TimeAmount) async throws -> [[UInt8]?] {
         guard !keys.isEmpty else { return [] }
+        for key in keys { try ShardKVBackend.checkUserKey(key) }
         guard keys.count <= ShardKVBackend.batchReadKeysMax else {
             throw EngineCallError.badRequest("a batch read on the sharded store holds at most \(ShardKVBackend.batchReadKeysMax) keys; split it")
         }
@@ -141,14 +202,22 @@ struct ShardKVBackend: KVBackend {
     /// between the read and the commit makes it read and try again. Keys whose value
     /// stays the same are only checked; when none changes, the read (itself one
     /// transaction) is the answer.
-    func batchWrite(_ keys: [[UInt8]], timeout: TimeAmount,
-                    make: ([[UInt8]?]) throws -> [[UInt8]?]) async throws -> (before: [[UInt8]?], after: [[UInt8]?]) {
+    ///
+    /// With `identity` (an `X-Aegis-Request-Id`) the batch applies at most once: its
+    /// client's `RequestRecord` is read with the keys, a batch already applied returns
+    /// the recorded `answer` as `replayed` (writing nothing), and one that writes
+    /// commits a new record, made by `answer`, in the same transaction.
+    func batchWrite(_ keys: [[UInt8]], identity: (clientID: UInt64, sequence: UInt64)? = nil, timeout: TimeAmount,
+                    answer: () -> KVResult = { .written },
+                    make: ([[UInt8]?]) throws -> [[UInt8]?]) async throws -> BatchWrite {
         guard keys.count <= ShardKVBackend.batchWriteKeysMax else {
             throw EngineCallError.badRequest("a batch write on the sharded store holds at most \(ShardKVBackend.batchWriteKeysMax) keys, so it commits as one transaction; split it")
         }
+        for key in keys { try ShardKVBackend.checkUserKey(key) }
         guard Set(keys).count == keys.count else {
             throw EngineCallError.badRequest("a batch names the same key twice; give each key once")
         }
+        let recordKey = identity.map { RequestRecord.key(client: $0.clientID) }
         // Optimistic: read, decide, write conditioned on the read. Under contention the
         // read goes stale; try again after a jittered pause, until the call's time is up.
         let deadline = NIODeadline.now() + timeout
@@ -156,7 +225,18 @@ struct ShardKVBackend: KVBackend {
         while true {
             let remaining = deadline - NIODeadline.now()
             guard remaining > .zero else { break }
-            let current = try await batchGet(keys, timeout: remaining)
+            let readKeys = keys + (recordKey.map { [$0] } ?? [])
+            let reads = try await committed(readKeys.map { .get(key: $0) }, identity: nil, timeout: remaining)
+            var values = [[UInt8]?](repeating: nil, count: readKeys.count)
+            for read in reads where read.operation < readKeys.count { values[read.operation] = read.value }
+            let current = Array(values.prefix(keys.count))
+            if let identity {
+                switch RequestRecord.verdict(stored: values[keys.count], sequence: identity.sequence) {
+                case .run: break
+                case let .replay(recorded): return BatchWrite(before: current, after: current, replayed: recorded)
+                case .stale: throw EngineCallError.badRequest(RequestRecord.staleMessage)
+                }
+            }
             let new = try make(current)
             for (index, key) in keys.enumerated() { if let value = new[index] { try ShardKVBackend.checkSize(key, value) } }
             var operations: [TransactionOperation] = []
@@ -164,9 +244,13 @@ struct ShardKVBackend: KVBackend {
             for (index, key) in keys.enumerated() where new[index] != current[index] {
                 operations.append(new[index].map { .put(key: key, value: $0) } ?? .delete(key: key))
             }
-            if operations.count == keys.count { return (current, new) }
+            if operations.count == keys.count { return BatchWrite(before: current, after: new, replayed: nil) }
+            if let identity, let recordKey {
+                let record = RequestRecord(sequence: identity.sequence, writtenAtMilliseconds: Timestamp.nowMilliseconds(), answer: answer())
+                operations += [.expect(key: recordKey, value: values[keys.count]), .put(key: recordKey, value: record.encoded())]
+            }
             switch try await shards.transaction(operations, identity: nil, timeout: max(.milliseconds(1), deadline - NIODeadline.now())) {
-            case .committed: return (current, new)
+            case .committed: return BatchWrite(before: current, after: new, replayed: nil)
             case .aborted(.condition):
                 try await Task.sleep(nanoseconds: UInt64(pause.nanoseconds) + UInt64.random(in: 0...UInt64(pause.nanoseconds)))
                 pause = min(pause * 2, .milliseconds(50))
@@ -175,4 +259,12 @@ struct ShardKVBackend: KVBackend {
         }
         throw EngineCallError.busy("the keys kept changing between the read and the write until the request timed out; retry")
     }
+}
+
+/// What a batch write did: the values before and after, or, for a request applied
+/// before, the answer it recorded then (and nothing written now).
+struct BatchWrite {
+    var before: [[UInt8]?]
+    var after: [[UInt8]?]
+    var replayed: KVResult?
 }

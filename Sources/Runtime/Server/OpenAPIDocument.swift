@@ -109,7 +109,7 @@ paths:
               properties:
                 operations:
                   type: array
-                  maxItems: 128
+                  maxItems: 127
                   items:
                     type: object
                     required: [op, key]

@@ -203,8 +203,16 @@ struct RESTRoutes: Sendable {
         let transaction = try KVTransaction(body)
         let names = transaction.keys
         var reads: [(key: String, valueJSON: String?)] = []
+        func answerText() -> String {
+            let list: [Any] = reads.map { read in
+                ["key": read.key, "value": read.valueJSON.flatMap { JSONText.decode($0) } ?? NSNull()] as [String: Any]
+            }
+            let data = (try? JSONSerialization.data(withJSONObject: ["success": true, "reads": list], options: [.sortedKeys])) ?? Data()
+            return String(decoding: data, as: UTF8.self)
+        }
         do {
-            _ = try await shardBackend.batchWrite(try names.map { try KeyInput.bytes($0) }, timeout: timeout) { current in
+            let written = try await shardBackend.batchWrite(try names.map { try KeyInput.bytes($0) }, identity: try identity(request),
+                                                            timeout: timeout, answer: { .value(Array(answerText().utf8)) }) { current in
                 let now = Timestamp.nowMilliseconds()
                 let entries = zip(names, current).map { name, stored in
                     stored.flatMap { KVEntry.decode(key: name, stored: $0) }.flatMap { $0.isExpired(nowMilliseconds: now) ? nil : $0 }
@@ -216,23 +224,22 @@ struct RESTRoutes: Sendable {
                     new == old.0 ? old.1 : try new?.storedChecked()
                 }
             }
+            // Sent before and applied then: the answer it had.
+            if case let .value(recorded?)? = written.replayed { return JSONResponse.text(String(decoding: recorded, as: UTF8.self)) }
         } catch let failed as KVTransaction.ConditionFailed {
             return JSONResponse.make(["success": false, "code": "condition_failed", "error": failed.reason + "; nothing was written",
                 "key": failed.key, "current": failed.currentJSON.flatMap { JSONText.decode($0) } ?? NSNull()], status: .conflict)
         }
-        let list: [Any] = reads.map { read in
-            ["key": read.key, "value": read.valueJSON.flatMap { JSONText.decode($0) } ?? NSNull()] as [String: Any]
-        }
-        return JSONResponse.make(["success": true, "reads": list])
+        return JSONResponse.text(answerText())
     }
 
     private func batchDelete(_ request: Request) async throws -> Response {
         let body = try await JSONBody.object(request, limit: configuration.bodyBytesMax)
         let keys = try JSONBody.strings(body, "keys", max: RESTRoutes.batchKeysMax)
         if let shardBackend {
-            let (before, _) = try await shardBackend.batchWrite(try keys.map { try KeyInput.bytes($0) }, timeout: timeout) { current in
+            let before = try await shardBackend.batchWrite(try keys.map { try KeyInput.bytes($0) }, timeout: timeout) { current in
                 current.map { _ in nil }
-            }
+            }.before
             return JSONResponse.make(["deleted": before.filter { $0 != nil }.count])
         }
         var deletes: [EventLoopFuture<KVResult>] = []
@@ -309,8 +316,10 @@ struct RESTRoutes: Sendable {
             let existing = guess.flatMap { KVEntry.decode(key: input.key, stored: $0) }.flatMap { $0.isExpired(nowMilliseconds: now) ? nil : $0 }
             let entry = KVEntry(key: input.key, valueJSON: input.valueJSON, ttlSeconds: input.ttlSeconds,
                 createdMilliseconds: existing?.createdMilliseconds ?? now, updatedMilliseconds: now)
+            // The single group's session keeps a failed attempt's answer, so only the first
+            // carries the request id there; on the sharded store a failed one records nothing.
             let result = try await kv.kv(.compareAndSet(key: keyBytes, expected: guess, new: try entry.storedChecked()),
-                identity: attempt == 0 ? identity : nil, timeout: timeout)
+                identity: attempt == 0 || shardBackend != nil ? identity : nil, timeout: timeout)
             guard case let .compareAndSet(succeeded, current) = result else { throw unexpected(result) }
             if succeeded { return entry }
             guess = current

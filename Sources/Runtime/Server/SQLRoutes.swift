@@ -87,7 +87,7 @@ struct SQLRoutes: Sendable {
     private func execute(_ sql: String, _ parameters: [SQLValue], readOnly: Bool,
                          identity: (clientID: UInt64, sequence: UInt64)?) async throws -> ShardSQLOutcome {
         if let shards = host.shardHost {
-            return try await shards.sql(sql, parameters: parameters, timeout: timeout)
+            return try await shards.sql(sql, parameters: parameters, identity: readOnly ? nil : identity, timeout: timeout)
         }
         let result = try await host.call(.sql(text: sql, parameters: parameters, readOnly: readOnly),
                                          identity: readOnly ? nil : identity, timeout: timeout).get()

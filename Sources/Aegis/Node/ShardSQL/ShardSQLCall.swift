@@ -14,6 +14,12 @@
 /// again. A run that ends in a SQL error is committed the same way (with no writes),
 /// so the error is reported only if what it was judged on holds.
 ///
+/// A request with an identity (`request`: its `X-Aegis-Request-Id`) first reads its
+/// client's `RequestRecord`: when it holds this request, the request was applied and
+/// its recorded answer is returned without running; otherwise a run that writes
+/// commits the record with its writes, conditioned on the record read, so the request
+/// applies at most once however often it is sent.
+///
 /// Bounds: at most `runsMax` runs, and a transaction's bounds on operations and bytes
 /// (a request that writes more is refused with a clear error).
 public final class ShardSQLCall {
@@ -54,11 +60,20 @@ public final class ShardSQLCall {
     /// Planted bug `sql-shard-unchecked-reads`: commits carry no `expectRange`.
     private let uncheckedReads: Bool
 
+    /// The request's identity, and the key of its client's record.
+    public let request: TransactionID?
+    private let recordSpan: KeySpan?
+    /// The time written into the request's record (the caller's clock).
+    private let nowMilliseconds: Int64
+
     /// `map` is the gateway's map when the caller has it (else it is fetched first).
     public init(text: String, parameters: [SQLValue], map: ShardMap? = nil, entropy: any Entropy,
-                mutations: MutationSet = .none) {
+                mutations: MutationSet = .none, request: TransactionID? = nil, nowMilliseconds: Int64 = 0) {
         self.text = text
         self.parameters = parameters
+        self.request = request
+        recordSpan = request.map { KeySpans.single(RequestRecord.key(client: $0.client)) }
+        self.nowMilliseconds = nowMilliseconds
         self.map = map
         self.entropy = entropy
         uncheckedReads = mutations.contains(.sqlShardUncheckedReads)
@@ -130,6 +145,22 @@ public final class ShardSQLCall {
             return .pause(nanoseconds: pause)
         }
         if let span = pendingReads.first { return .read(start: span.start, end: span.end) }
+        if let request, let recordSpan {
+            if !cache.uncovered(recordSpan).isEmpty {
+                pendingReads = [recordSpan]
+                return .read(start: recordSpan.start, end: recordSpan.end)
+            }
+            switch RequestRecord.verdict(stored: cache.pairs(in: recordSpan).first?.value, sequence: request.sequence) {
+            case .run: break
+            case let .replay(answer):
+                guard case let .sql(results, error) = answer else {
+                    return .finished(ShardSQLOutcome(results: [], error: "request error: this X-Aegis-Request-Id was already used by a key-value request; use a new sequence"))
+                }
+                return .finished(ShardSQLOutcome(results: results, error: error))
+            case .stale:
+                return .finished(ShardSQLOutcome(results: [], error: "request error: " + RequestRecord.staleMessage))
+            }
+        }
         guard let map else { return .fetchMap }
         guard runs < ShardSQLCall.runsMax else {
             return .finished(ShardSQLOutcome(results: [], error:
@@ -146,7 +177,15 @@ public final class ShardSQLCall {
         }
         result = run.outcome
         if run.observed.isEmpty && run.writes.isEmpty { return .finished(run.outcome) }
-        switch run.operations(map: map, cache: cache) {
+        var recordOperations: [TransactionOperation] = []
+        if let request, let recordSpan, !run.writes.isEmpty {
+            let (count, digest) = RangeDigest.of(cache.pairs(in: recordSpan))
+            let record = RequestRecord(sequence: request.sequence, writtenAtMilliseconds: nowMilliseconds,
+                                       answer: .sql(run.outcome.results, error: run.outcome.error))
+            recordOperations = [.expectRange(start: recordSpan.start, end: recordSpan.end, count: count, digest: digest),
+                                .put(key: recordSpan.start, value: record.encoded())]
+        }
+        switch run.operations(map: map, cache: cache, then: recordOperations) {
         case let .success(operations):
             let committed = uncheckedReads ? operations.filter { $0.range == nil } : operations
             if committed.isEmpty { return .finished(run.outcome) }
@@ -206,9 +245,9 @@ struct ShardSQLRun {
     }
 
     /// The commit: every range read, cut at the shards' boundaries, expected to hold
-    /// what was read there; then the writes. Fails with a message when it would not fit
-    /// one transaction.
-    func operations(map: ShardMap, cache: ShardReadCache) -> Result<[TransactionOperation], ShardSQLError> {
+    /// what was read there; then the writes, then `extra` (the request's record). Fails
+    /// with a message when it would not fit one transaction.
+    func operations(map: ShardMap, cache: ShardReadCache, then extra: [TransactionOperation] = []) -> Result<[TransactionOperation], ShardSQLError> {
         var operations: [TransactionOperation] = []
         var bytes = 0
         for span in observed {
@@ -221,6 +260,10 @@ struct ShardSQLRun {
         for (key, value) in writes {
             operations.append(value.map { .put(key: key, value: $0) } ?? .delete(key: key))
             bytes += key.count + (value?.count ?? 0) + 16
+        }
+        for operation in extra {
+            operations.append(operation)
+            if case let .put(key, value) = operation { bytes += key.count + value.count + 16 } else { bytes += 48 }
         }
         guard operations.count <= TransactionLimits.operationsMax, bytes <= TransactionLimits.bytesMax else {
             return .failure(ShardSQLError(message: "limit error: the request reads \(observed.count) range(s) and writes \(writes.count) key(s), "
