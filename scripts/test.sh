@@ -55,7 +55,8 @@ if [ -x .build/release/aegis ]; then
       caught "$aegis" sim sweep Scenarios/storage.yaml --seeds 1..200 --mutation "$mutation" --traces-max 0
   done
   for planted in "shard-bank txn-commit-without-prepare" "list-append txn-forget-decision" \
-      "shard-bank txn-release-locks-early" "shard-bank shard-stale-route" "shard-sql-bank sql-shard-unchecked-reads"; do
+      "shard-bank txn-release-locks-early" "shard-bank shard-stale-route" "shard-sql-bank sql-shard-unchecked-reads" \
+      "shard-sql-bank sql-shard-no-request-record"; do
     set -- $planted
     step "planted bug caught: $2 in Scenarios/$1.yaml (seeds 1..200)" \
       caught "$aegis" sim sweep "Scenarios/$1.yaml" --seeds 1..200 --mutation "$2" --traces-max 0

@@ -242,6 +242,26 @@ import Testing
         #expect(shards.data.keys.filter { $0.first == RequestRecord.keyPrefix }.count == 1, "a request that writes nothing keeps no record")
     }
 
+    /// A retry that read its record before the first attempt applied, and the balances
+    /// after: run on them, the transfer no longer fits the CHECK and writes nothing —
+    /// but its commit re-checks the record, fails, and the retry replays the first
+    /// attempt's answer instead of reporting a refusal of a transfer that happened.
+    @Test func aRetryThatReadItsRecordTooEarlyStillReplays() {
+        let shards = ModelShards(splitKeys: [[0x02], [0x03], [0x06]])
+        _ = shards.run(ShardSQLCallTests.setup)
+        let transfer = "BEGIN; UPDATE accounts SET balance = balance + 60 WHERE id = 2; "
+            + "UPDATE accounts SET balance = balance - 60 WHERE id = 1; COMMIT"
+        let identity = TransactionID(client: 9, sequence: 1)
+        let retry = ShardSQLCall(text: transfer, parameters: [], entropy: CountingEntropy(), request: identity, nowMilliseconds: 1)
+        #expect(shards.step(retry) == nil, "the retry reads its (absent) record first")
+        let first = shards.run(transfer, request: identity)
+        #expect(first.error == nil, "\(first)")
+        var outcome: ShardSQLOutcome?
+        for _ in 0..<1_000 where outcome == nil { outcome = shards.step(retry) }
+        #expect(outcome == first && retry.replayed, "\(String(describing: outcome))")
+        #expect(shards.run("SELECT balance FROM accounts WHERE id = 1").results.last?.rows == [[.integer(40)]])
+    }
+
     /// The same lost answer without an identity: the call cannot tell it applied, runs
     /// again and deposits twice — what the record is there to prevent.
     @Test func withoutAnIdentityALostAnswerAppliesTwice() {

@@ -26,6 +26,7 @@ public enum Mutation: String, Sendable, CaseIterable {
     case shardStaleRoute = "shard-stale-route"
     // SQL on the sharded store (Sources/Aegis/Node/ShardSQL).
     case sqlShardUncheckedReads = "sql-shard-unchecked-reads"
+    case sqlShardNoRequestRecord = "sql-shard-no-request-record"
 
     /// One line for `aegis sim mutations`.
     public var summary: String {
@@ -64,6 +65,8 @@ public enum Mutation: String, Sendable, CaseIterable {
             return "sharding: a shard serves keys outside its range instead of answering stale-map, so a stale route is never retried"
         case .sqlShardUncheckedReads:
             return "sql on shards: a request commits its writes without re-checking what it read, so updates computed on stale reads are lost"
+        case .sqlShardNoRequestRecord:
+            return "sql on shards: a request with an identity commits without its request record, so a retry after a lost answer applies again"
         }
     }
 }

@@ -58,6 +58,8 @@ public enum CoverageProbe: Int, CaseIterable, Sendable {
     case shardNodeDrained
     case shardLoadSplit
     case shardReplicaRevived
+    case sqlRequestResent
+    case sqlRequestReplayed
 
     public var name: String {
         switch self {
@@ -117,6 +119,8 @@ public enum CoverageProbe: Int, CaseIterable, Sendable {
         case .shardNodeDrained: return "shards: a decommissioned node ended with no replicas"
         case .shardLoadSplit: return "shards: a split ordered because a shard was busy (operations per second)"
         case .shardReplicaRevived: return "shards: a replica revived from its tombstone on a node that held the shard before"
+        case .sqlRequestResent: return "shards: a SQL write sent again whole (same request identity) after no answer"
+        case .sqlRequestReplayed: return "shards: a SQL write found applied by its request record (first answer replayed)"
         }
     }
 }

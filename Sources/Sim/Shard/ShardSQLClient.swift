@@ -9,9 +9,16 @@ import Aegis
 /// Every message is a request of its own sequence: reads and map fetches are safe to
 /// send again under a new one; a commit is sent again under the same sequence (to
 /// another node after a timeout), which the shards apply at most once, until it is
-/// answered. During the fault phase the client gives up on a request after
-/// `operationTimeout` (recorded unknown when a commit of it was in flight); in the
-/// liveness phase it never gives up.
+/// answered. During the fault phase the client gives up on a sum after
+/// `operationTimeout`; in the liveness phase it never gives up.
+///
+/// Writes (the setup and transfers) carry an identity (client, request number), so
+/// their `RequestRecord` makes them apply at most once: one not answered within
+/// `operationTimeout` is sent again whole, as a new call with the same identity, until
+/// it is answered — applied once, its first answer replayed. Each transfer also counts
+/// itself in its client's row of `tallies`, so the checker can tell a transfer applied
+/// twice from one applied once: every client's tally must equal the transfers it was
+/// told committed.
 final class ShardSQLClient: NodeProcess {
     struct Configuration {
         var clientNumber: UInt32
@@ -37,6 +44,10 @@ final class ShardSQLClient: NodeProcess {
         var wrongSums: [String] = []
         var failed = 0
         var unknown = 0
+        /// Writes sent again whole (a new call, the same identity) after no answer.
+        var resent = 0
+        /// Writes found applied by an earlier attempt (their recorded answer returned).
+        var replayed = 0
         var runs = 0
         var reads = 0
         var commits = 0
@@ -46,6 +57,9 @@ final class ShardSQLClient: NodeProcess {
 
     private struct Request {
         var kind: Kind
+        var text: String
+        var parameters: [SQLValue]
+        var identity: TransactionID?
         var call: ShardSQLCall
         var invokedAtNanoseconds: UInt64
         /// The message in flight for the call's current action, and its sequence.
@@ -61,6 +75,8 @@ final class ShardSQLClient: NodeProcess {
     private var ready = false
     private var current: Request?
     private var sequence: UInt64 = 0
+    /// The identity of the last write request (its sequence in the request records).
+    private var requestNumber: UInt64 = 0
     private var nextServer: Int
     private var thinkTimer: TimerID?
     private var attemptTimer: TimerID?
@@ -114,18 +130,53 @@ final class ShardSQLClient: NodeProcess {
         let text: String
         var parameters: [SQLValue] = []
         if !ready {
-            (kind, text) = (.setup, bank.setupSQL)
+            (kind, text) = (.setup, bank.setupSQL + "; " + ShardSQLClient.talliesSQL)
+            parameters = [.integer(Int64(clientID))]
         } else if Double(environment.entropy.uniform(below: 1 << 53)) / Double(1 << 53) < configuration.readShare {
             (kind, text) = (.sum, RegisterClient.BankOptions.sumSQL)
         } else {
             let from = Int(environment.entropy.uniform(below: UInt64(bank.accounts))) + 1
             let to = (from + Int(environment.entropy.uniform(below: UInt64(bank.accounts - 1)))) % bank.accounts + 1
             let amount = Int64(environment.entropy.uniform(below: UInt64(bank.transferMax))) + 1
-            (kind, text) = (.transfer, RegisterClient.BankOptions.transferSQL)
-            parameters = [.integer(Int64(from)), .integer(Int64(to)), .integer(amount)]
+            (kind, text) = (.transfer, ShardSQLClient.transferSQL)
+            parameters = [.integer(Int64(from)), .integer(Int64(to)), .integer(amount), .integer(Int64(clientID))]
         }
-        current = Request(kind: kind, call: ShardSQLCall(text: text, parameters: parameters, entropy: environment.entropy,
-            mutations: configuration.mutations), invokedAtNanoseconds: now)
+        var identity: TransactionID?
+        if kind != .sum {
+            requestNumber += 1
+            identity = TransactionID(client: clientID, sequence: requestNumber)
+        }
+        current = Request(kind: kind, text: text, parameters: parameters, identity: identity,
+                          call: call(text, parameters, identity), invokedAtNanoseconds: now)
+        drive()
+    }
+
+    /// Each client's row of transfers it made (its id is `$1`), made with the accounts.
+    static let talliesSQL = "CREATE TABLE IF NOT EXISTS tallies (client INTEGER PRIMARY KEY, transfers INTEGER NOT NULL); "
+        + "INSERT INTO tallies VALUES ($1, 0) ON CONFLICT (client) DO NOTHING"
+    /// The bank's transfer, counted in the client's tally (`$4`) when it commits.
+    static let transferSQL = "BEGIN; UPDATE accounts SET balance = balance + $3 WHERE id = $2; "
+        + "UPDATE accounts SET balance = balance - $3 WHERE id = $1; UPDATE tallies SET transfers = transfers + 1 WHERE client = $4; COMMIT"
+
+    private func call(_ text: String, _ parameters: [SQLValue], _ identity: TransactionID?) -> ShardSQLCall {
+        ShardSQLCall(text: text, parameters: parameters, entropy: environment.entropy, mutations: configuration.mutations,
+                     request: identity, nowMilliseconds: Int64(now / 1_000_000))
+    }
+
+    /// A write not answered in time is sent again whole: a new call with the same
+    /// identity, which finds the request's record if an earlier attempt applied it.
+    private func resend(_ request: Request) {
+        attemptTimer.map(environment.timers.cancel)
+        attemptTimer = nil
+        pauseTimer.map(environment.timers.cancel)
+        pauseTimer = nil
+        figures.resent += 1
+        figures.runs += request.call.runs
+        figures.reads += request.call.readsDone
+        figures.commits += request.call.commits
+        current = Request(kind: request.kind, text: request.text, parameters: request.parameters, identity: request.identity,
+                          call: call(request.text, request.parameters, request.identity), invokedAtNanoseconds: now)
+        nextServer = (nextServer + 1) % configuration.servers.count
         drive()
     }
 
@@ -168,6 +219,10 @@ final class ShardSQLClient: NodeProcess {
     private func retry(afterNanoseconds delay: UInt64 = 0) {
         guard let request = current, request.action != nil else { return }
         if now >= request.invokedAtNanoseconds + configuration.operationTimeoutNanoseconds, now < configuration.livenessStartNanoseconds {
+            if request.identity != nil {
+                resend(request)
+                return
+            }
             if request.committing { figures.unknown += 1 } else { figures.failed += 1 }
             done()
             return
@@ -193,7 +248,12 @@ final class ShardSQLClient: NodeProcess {
             retry(afterNanoseconds: configuration.retryBackoffNanoseconds)
             return
         default:
-            // Refused, or an answer to another kind of request: this request is lost.
+            // Refused, or an answer to another kind of request: a write is sent again
+            // whole (its record keeps it from applying twice); a sum is lost.
+            if request.identity != nil {
+                resend(request)
+                return
+            }
             figures.failed += 1
             done()
             return
@@ -211,6 +271,7 @@ final class ShardSQLClient: NodeProcess {
         figures.runs += request.call.runs
         figures.reads += request.call.readsDone
         figures.commits += request.call.commits
+        figures.replayed += request.call.replayed ? 1 : 0
         switch request.kind {
         case .setup:
             if outcome.error == nil {

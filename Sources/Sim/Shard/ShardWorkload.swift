@@ -281,6 +281,10 @@ final class ShardWorkload: SimWorkload {
             settledAtNanoseconds = simulation.nowNanoseconds
             let drained = metaLeaderMap(simulation)?.decommissioning.count ?? 0
             if drained > 0 { simulation.coverage.hit(.shardNodeDrained, times: drained) }
+            let sql = sqlClients(simulation).map(\.figures)
+            let resent = sql.map(\.resent).reduce(0, +), replayed = sql.map(\.replayed).reduce(0, +)
+            if resent > 0 { simulation.coverage.hit(.sqlRequestResent, times: resent) }
+            if replayed > 0 { simulation.coverage.hit(.sqlRequestReplayed, times: replayed) }
         }
         return true
     }
@@ -381,14 +385,28 @@ final class ShardWorkload: SimWorkload {
         guard !writes.isEmpty else { return "no shard holds the accounts table at the end" }
         do { try backend.apply(writes, at: 1) } catch { return "the final shard data does not load: \(error)" }
         let session = SQLDatabase(store: MVCCStore(backend: backend)).session()
-        let (results, error) = session.executeAll(RegisterClient.BankOptions.sumSQL + "; SELECT count(*) FROM accounts WHERE balance < 0")
+        let (results, error) = session.executeAll(RegisterClient.BankOptions.sumSQL + "; SELECT count(*) FROM accounts WHERE balance < 0; "
+            + "SELECT client, transfers FROM tallies ORDER BY client")
         if let error { return "the final table cannot be read: \(error)" }
-        guard results.count == 2 else { return "the final table answered \(results.count) results" }
+        guard results.count == 3 else { return "the final table answered \(results.count) results" }
         let expected: [SQLValue] = [.integer(sqlBank.total), .integer(Int64(sqlBank.accounts))]
         if results[0].rows.first != expected {
             return "the final accounts hold sum and count \(results[0].rows.first ?? []), not \(expected)"
         }
         if results[1].rows.first != [.integer(0)] { return "\(results[1].rows.first ?? []) account(s) end below zero" }
+        // Exactly once: each client's tally counts the transfers it was told committed
+        // (every transfer is sent again until answered, so none is left unknown).
+        var tallies: [Int64: Int64] = [:]
+        for row in results[2].rows {
+            if case let .integer(client) = row[0], case let .integer(transfers) = row[1] { tallies[client] = transfers }
+        }
+        for client in sqlClients(simulation).sorted(by: { $0.clientID < $1.clientID }) where client.figures.setups > 0 {
+            let tally = tallies[Int64(client.clientID)] ?? 0
+            if tally != Int64(client.figures.transfersCommitted) {
+                return "client \(client.clientID) was told \(client.figures.transfersCommitted) transfer(s) committed, "
+                    + "but its tally counts \(tally) applied (a request applied \(tally > Int64(client.figures.transfersCommitted) ? "more than once" : "without its answer"))"
+            }
+        }
         return nil
     }
 
@@ -529,7 +547,7 @@ final class ShardWorkload: SimWorkload {
         if !sql.isEmpty {
             let sum = { (field: KeyPath<ShardSQLClient.Figures, Int>) in sql.map { $0[keyPath: field] }.reduce(0, +) }
             parts[0] = "transfers=\(sum(\.transfersCommitted)) refused=\(sum(\.transfersRefused)) sums=\(sum(\.sumsRead)) "
-                + "failed=\(sum(\.failed)) unknown=\(sum(\.unknown)) sql-runs=\(sum(\.runs)) reads=\(sum(\.reads)) commits=\(sum(\.commits))"
+                + "failed=\(sum(\.failed)) unknown=\(sum(\.unknown)) resent=\(sum(\.resent)) replayed=\(sum(\.replayed)) sql-runs=\(sum(\.runs)) reads=\(sum(\.reads)) commits=\(sum(\.commits))"
         }
         if let operatorClient = simulation.clientHosts.lazy.compactMap({ $0.process as? ShardOperatorClient }).first {
             parts.append("operator-orders=\(operatorClient.ordersAccepted)")

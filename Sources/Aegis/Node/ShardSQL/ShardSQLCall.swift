@@ -55,10 +55,15 @@ public final class ShardSQLCall {
     public private(set) var runs = 0
     public private(set) var commits = 0
     public private(set) var readsDone = 0
+    /// Whether the request was found applied (its record's answer returned).
+    public private(set) var replayed = false
     private var backoffNanoseconds: UInt64 = 1_000_000
     private var entropy: any Entropy
     /// Planted bug `sql-shard-unchecked-reads`: commits carry no `expectRange`.
     private let uncheckedReads: Bool
+    /// Planted bug `sql-shard-no-request-record`: a request with an identity neither
+    /// reads nor writes its record.
+    private let noRequestRecord: Bool
 
     /// The request's identity, and the key of its client's record.
     public let request: TransactionID?
@@ -77,6 +82,7 @@ public final class ShardSQLCall {
         self.map = map
         self.entropy = entropy
         uncheckedReads = mutations.contains(.sqlShardUncheckedReads)
+        noRequestRecord = mutations.contains(.sqlShardNoRequestRecord)
     }
 
     /// What to do now. Call it again after answering the previous action with `handle`.
@@ -145,7 +151,7 @@ public final class ShardSQLCall {
             return .pause(nanoseconds: pause)
         }
         if let span = pendingReads.first { return .read(start: span.start, end: span.end) }
-        if let request, let recordSpan {
+        if let request, let recordSpan, !noRequestRecord {
             if !cache.uncovered(recordSpan).isEmpty {
                 pendingReads = [recordSpan]
                 return .read(start: recordSpan.start, end: recordSpan.end)
@@ -153,6 +159,7 @@ public final class ShardSQLCall {
             switch RequestRecord.verdict(stored: cache.pairs(in: recordSpan).first?.value, sequence: request.sequence) {
             case .run: break
             case let .replay(answer):
+                replayed = true
                 guard case let .sql(results, error) = answer else {
                     return .finished(ShardSQLOutcome(results: [], error: "request error: this X-Aegis-Request-Id was already used by a key-value request; use a new sequence"))
                 }
@@ -177,13 +184,19 @@ public final class ShardSQLCall {
         }
         result = run.outcome
         if run.observed.isEmpty && run.writes.isEmpty { return .finished(run.outcome) }
+        // The record read must still hold at the commit, written or not: a run that
+        // writes nothing (refused by a CHECK, say) may have read what an earlier
+        // attempt of this very request wrote after the record was read; the commit then
+        // fails, and the next run finds the record and replays it.
         var recordOperations: [TransactionOperation] = []
-        if let request, let recordSpan, !run.writes.isEmpty {
+        if let request, let recordSpan, !noRequestRecord {
             let (count, digest) = RangeDigest.of(cache.pairs(in: recordSpan))
-            let record = RequestRecord(sequence: request.sequence, writtenAtMilliseconds: nowMilliseconds,
-                                       answer: .sql(run.outcome.results, error: run.outcome.error))
-            recordOperations = [.expectRange(start: recordSpan.start, end: recordSpan.end, count: count, digest: digest),
-                                .put(key: recordSpan.start, value: record.encoded())]
+            recordOperations = [.expectRange(start: recordSpan.start, end: recordSpan.end, count: count, digest: digest)]
+            if !run.writes.isEmpty {
+                let record = RequestRecord(sequence: request.sequence, writtenAtMilliseconds: nowMilliseconds,
+                                           answer: .sql(run.outcome.results, error: run.outcome.error))
+                recordOperations.append(.put(key: recordSpan.start, value: record.encoded()))
+            }
         }
         switch run.operations(map: map, cache: cache, then: recordOperations) {
         case let .success(operations):
