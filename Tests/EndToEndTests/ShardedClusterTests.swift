@@ -116,6 +116,12 @@ struct ShardedClusterTests {
         #expect((try await txn([["op": "get", "key": payee]]).json["reads"] as? [[String: Any]])?.first?["value"] as? Int == 31,
                 "the add applied once")
         #expect(try await txn([["op": "add", "key": payee, "delta": -1]]).status == 200)
+        let batch = #"{"entries":[{"key":"once-a","value":1},{"key":"once-b","value":2}]}"#
+        #expect(try await sent("/api/v1/kv/batch/set", batch, id: "79-1").status == 200)
+        #expect(try await txn([["op": "put", "key": "once-a", "value": 5]]).status == 200)
+        #expect(try await sent("/api/v1/kv/batch/set", batch, id: "79-1").status == 200)
+        #expect((try await txn([["op": "get", "key": "once-a"]]).json["reads"] as? [[String: Any]])?.first?["value"] as? Int == 5,
+                "a retried batch applied already writes nothing")
 
         let tally = BatchTally()
         let writing = Task {

@@ -174,7 +174,8 @@ struct RESTRoutes: Sendable {
         if let shardBackend {
             // All or nothing, across shards (two-phase commit when they differ).
             let keys = try inputs.map { try KeyInput.bytes($0.key) }
-            _ = try await shardBackend.batchWrite(keys, timeout: timeout) { current in
+            // With a request id, a retry of a batch already applied writes nothing (the answer is the same count).
+            _ = try await shardBackend.batchWrite(keys, identity: try identity(request), timeout: timeout) { current in
                 let now = Timestamp.nowMilliseconds()
                 return try zip(inputs, current).map { input, stored in
                     let existing = stored.flatMap { KVEntry.decode(key: input.key, stored: $0) }
