@@ -21,11 +21,18 @@ struct ClusterDecommission: AsyncParsableCommand {
     @OptionGroup var options: ClientOptions
 
     func run() async throws {
+        try await ClusterDecommission.order(id, draining: true, options,
+            saying: "node \(id) is draining: its replicas move to the other nodes (watch aegis status)")
+    }
+
+    /// Sends the meta leader a drain order for node `id` (or takes it back), and prints
+    /// the answer, or `saying` in table form.
+    static func order(_ id: UInt32, draining: Bool, _ options: ClientOptions, saying: String) async throws {
         guard id >= 1 else { throw CLIFailure.badInput("the node id must be at least 1") }
-        let answer = try await options.withClient { client in try await client.decommission(node: id) }
+        let answer = try await options.withClient { client in try await client.decommission(node: id, draining: draining) }
         switch options.format {
         case .json: Output.json(answer)
-        case .table: print("node \(id) is draining: its replicas move to the other nodes (watch aegis status)")
+        case .table: print(saying)
         }
     }
 }
@@ -38,12 +45,7 @@ struct ClusterRecommission: AsyncParsableCommand {
     @OptionGroup var options: ClientOptions
 
     func run() async throws {
-        guard id >= 1 else { throw CLIFailure.badInput("the node id must be at least 1") }
-        let answer = try await options.withClient { client in try await client.decommission(node: id, draining: false) }
-        switch options.format {
-        case .json: Output.json(answer)
-        case .table: print("node \(id) takes replicas again")
-        }
+        try await ClusterDecommission.order(id, draining: false, options, saying: "node \(id) takes replicas again")
     }
 }
 

@@ -295,7 +295,7 @@ public final class ShardStateMachine {
         }
         let rightRange = KeySpan(start: key, end: range.end)
         let rightState = ShardStateMachine(id: right, range: rightRange, generation: generation + 1, options: options)
-        for moved in data.keys.filter({ rightRange.contains($0) }) {
+        for moved in data.keys.filter({ rightRange.contains($0) }).sorted(by: { $0.lexicographicallyPrecedes($1) }) {
             rightState.data[moved] = data.removeValue(forKey: moved)
         }
         rightState.sessions = sessions
